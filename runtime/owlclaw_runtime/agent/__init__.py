@@ -1,0 +1,5 @@
+"""Agent side: runtime protocol, adapters, focus and skills."""
+
+from owlclaw_runtime.agent.base import AgentResult, AgentRuntime
+
+__all__ = ["AgentResult", "AgentRuntime"]

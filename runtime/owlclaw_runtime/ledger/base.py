@@ -1,0 +1,206 @@
+"""The ledger seam: what every store must do, and the records it keeps.
+
+Invariants every implementation keeps (the conformance suite in tests/runtime/ledger checks them
+for SQLite and PostgreSQL):
+- a call that writes returns only after the write is committed; nothing is queued in memory
+  where it could be dropped (OwlClaw dropped the oldest record when its queue filled);
+- ``record_execution`` is an upsert by ``execution_id``, so a run can be written as ``running``
+  and again when it finishes;
+- no query ever returns another tenant's rows;
+- skipped rows and management events never count as executions, failures, daily runs or
+  cooldown starts.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from owlclaw_runtime.triggers.models import CronExecution
+
+
+@dataclass(frozen=True)
+class ManagementEvent:
+    """A pause, resume, manual trigger, step, cutover or rollback: recorded, never counted."""
+
+    event_name: str
+    action: str  # pause | resume | manual_trigger | step | cutover | rollback | ...
+    at: datetime
+    tenant_id: str = "default"
+    actor: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One append-only migration journal row (Alembic-like: every change moves the head)."""
+
+    job: str  # plan job id == trigger event_name
+    action: str  # generate | shadow | cutover | step | rollback | stamp | ...
+    at: datetime
+    user: str
+    from_state: dict[str, Any] = field(default_factory=dict)
+    to_state: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    forced: bool = False
+    status: str = "done"  # pending | done | undone: lets a crashed command be completed or undone
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    event_name: str
+    state: str = "closed"  # closed | open | half_open
+    opened_at: datetime | None = None
+    tenant_id: str = "default"
+
+
+@dataclass(frozen=True)
+class TriggerState:
+    """Durable per-trigger state that outlives a process: pause, weight and shadow overrides
+    (so ``step`` reaches running workers without a restart) and the last fired instant (so a
+    restart neither double-fires nor silently skips)."""
+
+    event_name: str
+    tenant_id: str = "default"
+    paused: bool = False
+    migration_weight: float | None = None
+    shadow: bool | None = None
+    last_fired_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SideStats:
+    executions: int = 0
+    successes: int = 0
+    failures: int = 0
+    average_duration_seconds: float | None = None
+    total_cost_usd: float = 0.0
+
+    @property
+    def success_rate(self) -> float | None:
+        return None if self.executions == 0 else self.successes / self.executions
+
+
+@dataclass(frozen=True)
+class TriggerStats:
+    """Success rate and duration, overall and split by decision mode (agent vs fallback)."""
+
+    overall: SideStats
+    agent: SideStats
+    fallback: SideStats
+    skipped: int = 0
+
+
+class LedgerStore(abc.ABC):
+    """A durable store of executions, management events, breaker and trigger state, and the
+    migration journal. Implementations must be safe to share between threads."""
+
+    schema_version: int
+
+    @abc.abstractmethod
+    def record_execution(self, execution: CronExecution) -> None:
+        """Insert or update (by ``execution_id``) and commit before returning."""
+
+    @abc.abstractmethod
+    def get_execution(
+        self, execution_id: str, *, tenant_id: str = "default"
+    ) -> CronExecution | None:
+        """The execution with that id in that tenant, or None."""
+
+    @abc.abstractmethod
+    def history(
+        self,
+        event_name: str | None = None,
+        *,
+        tenant_id: str = "default",
+        limit: int = 10,
+        statuses: list[str] | None = None,
+    ) -> list[CronExecution]:
+        """Executions newest first (by ``triggered_at``); ``limit`` is clamped to 1..100."""
+
+    @abc.abstractmethod
+    def stats(
+        self,
+        event_name: str,
+        *,
+        tenant_id: str = "default",
+        since: datetime | None = None,
+        migration_weight: float | None = None,
+    ) -> TriggerStats:
+        """Counts, success rates, durations and cost; skipped rows only in ``skipped``."""
+
+    @abc.abstractmethod
+    def daily_usage(
+        self, event_name: str, *, start: datetime, end: datetime, tenant_id: str = "default"
+    ) -> tuple[int, float]:
+        """(executions, cost) with ``start <= triggered_at < end``; skipped rows excluded."""
+
+    @abc.abstractmethod
+    def last_success_at(self, event_name: str, *, tenant_id: str = "default") -> datetime | None:
+        """``completed_at`` of the newest successful (success or fallback) execution."""
+
+    @abc.abstractmethod
+    def recent_outcomes(self, event_name: str, n: int, *, tenant_id: str = "default") -> list[bool]:
+        """The success flags of the newest ``n`` counted executions, newest first."""
+
+    @abc.abstractmethod
+    def record_event(self, event: ManagementEvent) -> int:
+        """Append a management event; returns its id."""
+
+    @abc.abstractmethod
+    def events(
+        self, event_name: str | None = None, *, tenant_id: str = "default", limit: int = 100
+    ) -> list[ManagementEvent]:
+        """Management events newest first."""
+
+    @abc.abstractmethod
+    def get_breaker(self, event_name: str, *, tenant_id: str = "default") -> BreakerState:
+        """Current breaker state (closed when never saved)."""
+
+    @abc.abstractmethod
+    def save_breaker(self, state: BreakerState) -> None:
+        """Persist a breaker state."""
+
+    @abc.abstractmethod
+    def get_trigger_state(self, event_name: str, *, tenant_id: str = "default") -> TriggerState:
+        """Durable trigger state (defaults when never saved)."""
+
+    @abc.abstractmethod
+    def save_trigger_state(self, state: TriggerState) -> None:
+        """Persist a trigger state (upsert)."""
+
+    @abc.abstractmethod
+    def all_trigger_states(self, *, tenant_id: str = "default") -> list[TriggerState]:
+        """Every saved trigger state of the tenant (workers poll this for weight changes)."""
+
+    @abc.abstractmethod
+    def journal_append(self, entry: JournalEntry) -> int:
+        """Append a journal row; returns its id."""
+
+    @abc.abstractmethod
+    def journal_update_status(self, entry_id: int, status: str) -> None:
+        """Mark a pending journal row done or undone (the only mutation the journal allows)."""
+
+    @abc.abstractmethod
+    def journal(self, job: str | None = None, *, limit: int | None = None) -> list[JournalEntry]:
+        """Journal rows oldest first."""
+
+    @abc.abstractmethod
+    def leader_lock(self, name: str) -> AbstractContextManager[bool]:
+        """A non-blocking, process-wide exclusive lock: yields True when this process holds it.
+        SQLite: a file lock beside the database; PostgreSQL: an advisory lock."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def iter_all_executions(self, *, tenant_id: str = "default") -> Iterator[CronExecution]:
+        """Every execution, oldest first (reports and exports)."""
+        raise NotImplementedError

@@ -1,0 +1,1 @@
+"""Scheduler backends: embedded (default) and Hatchet."""
