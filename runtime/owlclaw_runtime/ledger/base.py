@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from owlclaw_runtime.errors import OwlClawError
 from owlclaw_runtime.triggers.models import CronExecution
+
+
+class LedgerError(OwlClawError):
+    """The ledger refused an operation (a forbidden journal transition, an invalid state) or
+    the database failed; the message names the ledger URL when the database is the cause."""
 
 
 @dataclass(frozen=True)
@@ -186,11 +192,13 @@ class LedgerStore(abc.ABC):
 
     @abc.abstractmethod
     def journal_update_status(self, entry_id: int, status: str) -> None:
-        """Mark a pending journal row done or undone (the only mutation the journal allows)."""
+        """Mark a pending journal row done or undone (the only mutation the journal allows);
+        any other transition, or an unknown id, raises ``LedgerError``."""
 
     @abc.abstractmethod
     def journal(self, job: str | None = None, *, limit: int | None = None) -> list[JournalEntry]:
-        """Journal rows oldest first."""
+        """Journal rows oldest first; with ``limit``, the newest ``limit`` rows (still oldest
+        first)."""
 
     @abc.abstractmethod
     def leader_lock(self, name: str) -> AbstractContextManager[bool]:

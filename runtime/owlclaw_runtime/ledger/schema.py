@@ -1,0 +1,179 @@
+"""The ledger's tables (SQLAlchemy Core), at the current schema version.
+
+``migrations.py`` builds these tables step by step from an empty database; the conformance suite
+checks that a migrated database and ``METADATA`` agree, so the two cannot drift silently.
+
+Every table that holds per-tenant data leads its keys and indexes with ``tenant_id``, so no query
+can touch another tenant's rows without saying so, and the governance queries made before each
+run (``daily_usage``, ``last_success_at``, ``recent_outcomes``, ``get_breaker``) are index range
+scans whatever the size of the ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+SCHEMA_TABLE = "owlclaw_schema"
+EXECUTIONS = "owlclaw_executions"
+EVENTS = "owlclaw_management_events"
+BREAKERS = "owlclaw_breakers"
+TRIGGER_STATES = "owlclaw_trigger_states"
+JOURNAL = "owlclaw_migration_journal"
+
+# Statuses that are real executions (ExecutionStatus.counts_as_execution) and successes
+# (ExecutionStatus.is_success). Stored as the derived ``counted`` / ``succeeded`` columns so the
+# governance indexes can lead with them.
+COUNTED_STATUSES = ("success", "failed", "fallback")
+SUCCESS_STATUSES = ("success", "fallback")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp that is always UTC-aware in Python.
+
+    PostgreSQL stores ``TIMESTAMP WITH TIME ZONE``. SQLite has no zone type, so the value is
+    converted to UTC and stored naive (SQLAlchemy's fixed-width ISO text, which sorts in time
+    order), then made aware again when read. A naive value handed in is taken to be UTC.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw text from an aggregate on SQLite
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# SQLite's rowid alias must be exactly INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+IdType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+METADATA = sa.MetaData()
+
+schema_versions = sa.Table(
+    SCHEMA_TABLE,
+    METADATA,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("description", sa.String(200), nullable=False),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+executions = sa.Table(
+    EXECUTIONS,
+    METADATA,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("execution_id", sa.String(64), nullable=False),
+    sa.Column("event_name", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("trigger_type", sa.String(32), nullable=False),
+    sa.Column("scheduled_at", UTCDateTime),
+    sa.Column("triggered_at", UTCDateTime),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("completed_at", UTCDateTime),
+    sa.Column("duration_seconds", sa.Float),
+    sa.Column("decision_mode", sa.String(16), nullable=False),
+    sa.Column("migration_weight", sa.Float, nullable=False),
+    sa.Column("backend", sa.String(32), nullable=False),
+    sa.Column("agent_run_id", sa.String(255)),
+    sa.Column("llm_calls", sa.Integer, nullable=False),
+    sa.Column("tokens_in", sa.BigInteger, nullable=False),
+    sa.Column("tokens_out", sa.BigInteger, nullable=False),
+    sa.Column("cost_usd", sa.Float, nullable=False),
+    sa.Column("governance_checks", JSONType, nullable=False),
+    sa.Column("skip_reason", sa.Text),
+    sa.Column("error_message", sa.Text),
+    sa.Column("error_traceback", sa.Text),
+    sa.Column("retry_count", sa.Integer, nullable=False),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("output_tail", sa.Text),
+    sa.Column("context", JSONType, nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    # schema version 2
+    sa.Column("counted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("succeeded", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.UniqueConstraint("tenant_id", "execution_id", name="uq_owlclaw_exec_tenant_execution"),
+    sa.Index("ix_owlclaw_exec_tenant_triggered", "tenant_id", "triggered_at"),
+    # version 2: covering indexes for the per-run governance queries
+    sa.Index(
+        "ix_owlclaw_exec_usage", "tenant_id", "event_name", "triggered_at", "status", "cost_usd"
+    ),
+    sa.Index(
+        "ix_owlclaw_exec_outcomes",
+        "tenant_id",
+        "event_name",
+        "counted",
+        "triggered_at",
+        "succeeded",
+    ),
+    sa.Index("ix_owlclaw_exec_success", "tenant_id", "event_name", "succeeded", "completed_at"),
+)
+
+management_events = sa.Table(
+    EVENTS,
+    METADATA,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("event_name", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(255)),
+    sa.Column("details", JSONType, nullable=False),
+    sa.Index("ix_owlclaw_events_tenant_event_at", "tenant_id", "event_name", "at"),
+    sa.Index("ix_owlclaw_events_tenant_at", "tenant_id", "at"),
+)
+
+breakers = sa.Table(
+    BREAKERS,
+    METADATA,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("event_name", sa.String(255), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("opened_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+trigger_states = sa.Table(
+    TRIGGER_STATES,
+    METADATA,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("event_name", sa.String(255), primary_key=True),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("migration_weight", sa.Float),
+    sa.Column("shadow", sa.Boolean),
+    sa.Column("last_fired_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+journal = sa.Table(
+    JOURNAL,
+    METADATA,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("job", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("user", sa.String(255), nullable=False),
+    sa.Column("from_state", JSONType, nullable=False),
+    sa.Column("to_state", JSONType, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("forced", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Index("ix_owlclaw_journal_job", "job", "id"),
+)

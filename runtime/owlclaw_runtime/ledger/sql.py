@@ -1,0 +1,750 @@
+"""The SQLAlchemy ledger: SQLite by default, PostgreSQL by URL (``postgresql+psycopg://``).
+
+Synchronous on purpose (Core tables, a sync engine): the async runtime calls it through
+``asyncio.to_thread``, and every write is committed before the call returns, so there is no
+in-memory queue to lose on a crash (OwlClaw's write-behind queue dropped records, owlclaw.md 3.5).
+
+SQLite runs in WAL mode with ``synchronous=NORMAL``: a committed transaction survives the death
+of the writing process (only an OS crash or power cut can lose the last commits; use
+``?synchronous=FULL`` in the URL to fsync every commit). Write transactions start with
+``BEGIN IMMEDIATE`` so concurrent writers queue on ``busy_timeout`` instead of failing with
+"database is locked" when a read lock is upgraded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from filelock import FileLock, Timeout
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.pool import StaticPool
+
+from owlclaw_runtime.errors import ConfigurationError
+from owlclaw_runtime.ledger import schema as s
+from owlclaw_runtime.ledger.base import (
+    BreakerState,
+    JournalEntry,
+    LedgerError,
+    LedgerStore,
+    ManagementEvent,
+    SideStats,
+    TriggerState,
+    TriggerStats,
+)
+from owlclaw_runtime.ledger.migrations import SCHEMA_VERSION, upgrade
+from owlclaw_runtime.redact import redact
+from owlclaw_runtime.triggers.models import CronExecution, ExecutionStatus
+
+OUTPUT_TAIL_LIMIT = 65536  # characters of job output kept per execution (the tail)
+TRACEBACK_LIMIT = 65536
+ERROR_MESSAGE_LIMIT = 16384
+BUSY_TIMEOUT_MS = 30000
+_SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_WEIGHT_TOLERANCE = 1e-9
+_JOURNAL_STATUSES = ("pending", "done", "undone")
+
+ex = s.executions
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse a ledger URL; ``postgres://`` and ``postgresql://`` mean psycopg 3."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigurationError(
+            f"invalid ledger URL {url!r}: {exc}", field="OWLCLAW_LEDGER_URL"
+        ) from None
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigurationError(
+            f"unsupported ledger URL {parsed.render_as_string(hide_password=True)}: use "
+            "sqlite:///path/to/ledger.db or postgresql+psycopg://user:pass@host/db",
+            field="OWLCLAW_LEDGER_URL",
+        )
+    return parsed
+
+
+def _json_default(value: Any) -> Any:
+    """JSON columns accept anything: a context holding a datetime must not drop the record."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def _json_dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
+def _tail(text: str | None, limit: int) -> str | None:
+    """Redacted, bounded tail. Redact a slightly larger window first so a secret straddling
+    the cut is hidden before the cut is made."""
+    if text is None:
+        return None
+    return redact(text[-2 * limit :])[-limit:]
+
+
+def _head(text: str | None, limit: int) -> str | None:
+    if text is None:
+        return None
+    return redact(text[: 2 * limit])[:limit]
+
+
+def _status(value: ExecutionStatus | str) -> str:
+    return ExecutionStatus(value).value
+
+
+def _execution_row(e: CronExecution, now: datetime) -> dict[str, Any]:
+    status = _status(e.status)
+    return {
+        "tenant_id": e.tenant_id,
+        "execution_id": e.execution_id,
+        "event_name": e.event_name,
+        "status": status,
+        "trigger_type": e.trigger_type,
+        "scheduled_at": e.scheduled_at,
+        "triggered_at": e.triggered_at,
+        "started_at": e.started_at,
+        "completed_at": e.completed_at,
+        "duration_seconds": e.duration_seconds,
+        "decision_mode": e.decision_mode,
+        "migration_weight": float(e.migration_weight),
+        "backend": e.backend,
+        "agent_run_id": e.agent_run_id,
+        "llm_calls": int(e.llm_calls),
+        "tokens_in": int(e.tokens_in),
+        "tokens_out": int(e.tokens_out),
+        "cost_usd": float(e.cost_usd),
+        "governance_checks": dict(e.governance_checks or {}),
+        "skip_reason": e.skip_reason,
+        "error_message": _head(e.error_message, ERROR_MESSAGE_LIMIT),
+        "error_traceback": _tail(e.error_traceback, TRACEBACK_LIMIT),
+        "retry_count": int(e.retry_count),
+        "exit_code": e.exit_code,
+        "output_tail": _tail(e.output_tail, OUTPUT_TAIL_LIMIT),
+        "context": dict(e.context or {}),
+        "recorded_at": now,
+        "counted": status in s.COUNTED_STATUSES,
+        "succeeded": status in s.SUCCESS_STATUSES,
+    }
+
+
+_EXECUTION_FIELDS = (
+    "event_name",
+    "execution_id",
+    "tenant_id",
+    "trigger_type",
+    "scheduled_at",
+    "triggered_at",
+    "started_at",
+    "completed_at",
+    "duration_seconds",
+    "decision_mode",
+    "migration_weight",
+    "backend",
+    "agent_run_id",
+    "llm_calls",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+    "governance_checks",
+    "skip_reason",
+    "error_message",
+    "error_traceback",
+    "retry_count",
+    "exit_code",
+    "output_tail",
+    "context",
+)
+
+
+def _execution_from_row(row: Mapping[str, Any]) -> CronExecution:
+    values = {name: row[name] for name in _EXECUTION_FIELDS}
+    return CronExecution(status=ExecutionStatus(row["status"]), **values)
+
+
+class SqlLedgerStore(LedgerStore):
+    """``LedgerStore`` on SQLAlchemy Core. Safe to share between threads.
+
+    Opening the store checks the schema version, applies pending migrations and refuses a
+    database written by a newer runtime (``ConfigurationError``).
+    """
+
+    def __init__(self, url: str | URL, *, migrate: bool = True) -> None:
+        self.url = normalize_url(url)
+        self.display_url = self.url.render_as_string(hide_password=True)
+        self.dialect = self.url.get_backend_name()
+        self._memory = self.dialect == "sqlite" and self.url.database in (None, "", ":memory:")
+        # An in-memory database lives in one connection: serialise every use of it.
+        self._serial: threading.RLock | None = threading.RLock() if self._memory else None
+        self._local_locks: dict[str, threading.Lock] = {}
+        self._local_locks_guard = threading.Lock()
+        self.db_path: Path | None = None
+        self._engine = self._create_engine()
+        self._write_engine = self._engine.execution_options(owlclaw_write=True)
+        self._pg_schema = ""
+        try:
+            if migrate:
+                upgrade(self._write_engine, url=self.display_url)
+            else:
+                self._check_version()
+            if self.dialect == "postgresql":
+                with self._engine.connect() as conn:
+                    self._pg_schema = str(conn.execute(sa.text("select current_schema()")).scalar())
+        except ConfigurationError:
+            self._engine.dispose()
+            raise
+        except DBAPIError as exc:
+            self._engine.dispose()
+            raise ConfigurationError(
+                f"cannot open the ledger at {self.display_url}: {exc.orig}",
+                field="OWLCLAW_LEDGER_URL",
+            ) from exc
+        self.schema_version = SCHEMA_VERSION
+
+    # -- engine --
+
+    def _create_engine(self) -> Engine:
+        if self.dialect == "sqlite":
+            return self._create_sqlite_engine()
+        try:
+            return sa.create_engine(
+                self.url, pool_pre_ping=True, json_serializer=_json_dumps, future=True
+            )
+        except (NoSuchModuleError, ModuleNotFoundError) as exc:
+            raise ConfigurationError(
+                f"the ledger at {self.display_url} needs the PostgreSQL driver: "
+                "pip install 'owlmigrate[postgres]' (psycopg 3)",
+                field="OWLCLAW_LEDGER_URL",
+            ) from exc
+
+    def _create_sqlite_engine(self) -> Engine:
+        query = dict(self.url.query)
+        synchronous = str(query.pop("synchronous", "NORMAL")).upper()
+        if synchronous not in _SQLITE_SYNCHRONOUS:
+            raise ConfigurationError(
+                f"ledger URL {self.display_url}: synchronous must be one of "
+                f"{', '.join(_SQLITE_SYNCHRONOUS)}",
+                field="OWLCLAW_LEDGER_URL",
+            )
+        url = self.url.set(query=query)
+        kwargs: dict[str, Any] = {
+            "connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+            "json_serializer": _json_dumps,
+        }
+        if self._memory:
+            kwargs["poolclass"] = StaticPool
+        else:
+            assert url.database is not None
+            path = Path(url.database).expanduser().resolve()
+            if not path.parent.is_dir():
+                raise ConfigurationError(
+                    f"ledger URL {self.display_url}: directory {path.parent} does not exist",
+                    path=path.parent,
+                    field="OWLCLAW_LEDGER_URL",
+                )
+            self.db_path = path
+            url = url.set(database=str(path))
+        engine = sa.create_engine(url, **kwargs)
+        memory = self._memory
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let us issue BEGIN ourselves (pysqlite's implicit transactions skip DDL and
+            # cannot take the write lock up front).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            if not memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            write = conn.get_execution_options().get("owlclaw_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    def _check_version(self) -> None:
+        from owlclaw_runtime.ledger.migrations import read_version
+
+        with self._engine.connect() as conn:
+            version = read_version(conn)
+        if version != SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"the ledger at {self.display_url} has schema version {version}, this "
+                f"owlclaw_runtime needs version {SCHEMA_VERSION}",
+                field="OWLCLAW_LEDGER_URL",
+            )
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        with self._serial or nullcontext():
+            try:
+                with self._engine.connect() as conn:
+                    yield conn
+            except DBAPIError as exc:
+                raise LedgerError(f"ledger {self.display_url}: {exc.orig}") from exc
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        with self._serial or nullcontext():
+            try:
+                with self._write_engine.begin() as conn:
+                    yield conn
+            except DBAPIError as exc:
+                raise LedgerError(f"ledger {self.display_url}: {exc.orig}") from exc
+
+    def _upsert(
+        self, table: sa.Table, values: dict[str, Any], keys: list[str]
+    ) -> sa.sql.Executable:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            pg_stmt = pg_insert(table).values(**values)
+            return pg_stmt.on_conflict_do_update(
+                index_elements=keys,
+                set_={k: pg_stmt.excluded[k] for k in values if k not in keys},
+            )
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        lite_stmt = sqlite_insert(table).values(**values)
+        return lite_stmt.on_conflict_do_update(
+            index_elements=keys,
+            set_={k: lite_stmt.excluded[k] for k in values if k not in keys},
+        )
+
+    # -- executions --
+
+    def record_execution(self, execution: CronExecution) -> None:
+        row = _execution_row(execution, datetime.now(UTC))
+        with self._writing() as conn:
+            conn.execute(self._upsert(ex, row, ["tenant_id", "execution_id"]))
+
+    def get_execution(
+        self, execution_id: str, *, tenant_id: str = "default"
+    ) -> CronExecution | None:
+        query = sa.select(ex).where(ex.c.tenant_id == tenant_id, ex.c.execution_id == execution_id)
+        with self._reading() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _execution_from_row(row)
+
+    def history(
+        self,
+        event_name: str | None = None,
+        *,
+        tenant_id: str = "default",
+        limit: int = 10,
+        statuses: list[str] | None = None,
+    ) -> list[CronExecution]:
+        limit = max(1, min(100, int(limit)))
+        query = sa.select(ex).where(ex.c.tenant_id == tenant_id)
+        if event_name is not None:
+            query = query.where(ex.c.event_name == event_name)
+        if statuses is not None:
+            query = query.where(ex.c.status.in_([_status(v) for v in statuses]))
+        query = query.order_by(ex.c.triggered_at.desc().nulls_last(), ex.c.id.desc()).limit(limit)
+        with self._reading() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_execution_from_row(r) for r in rows]
+
+    def stats(
+        self,
+        event_name: str,
+        *,
+        tenant_id: str = "default",
+        since: datetime | None = None,
+        migration_weight: float | None = None,
+    ) -> TriggerStats:
+        query = sa.select(
+            ex.c.decision_mode,
+            ex.c.status,
+            sa.func.count(),
+            sa.func.sum(ex.c.duration_seconds),
+            sa.func.count(ex.c.duration_seconds),
+            sa.func.sum(ex.c.cost_usd),
+        ).where(ex.c.tenant_id == tenant_id, ex.c.event_name == event_name)
+        if since is not None:
+            query = query.where(ex.c.triggered_at >= since)
+        if migration_weight is not None:
+            query = query.where(
+                ex.c.migration_weight.between(
+                    migration_weight - _WEIGHT_TOLERANCE, migration_weight + _WEIGHT_TOLERANCE
+                )
+            )
+        query = query.group_by(ex.c.decision_mode, ex.c.status)
+        with self._reading() as conn:
+            rows = conn.execute(query).all()
+        sides: dict[str, list[float]] = {k: [0, 0, 0, 0.0, 0, 0.0] for k in ("all", "agent", "fb")}
+        skipped = 0
+        for mode, status, count, dur_sum, dur_count, cost in rows:
+            if status == "skipped":
+                skipped += int(count)
+                continue
+            if status not in s.COUNTED_STATUSES:
+                continue  # pending / running: not an outcome yet
+            targets = ["all"]
+            if mode == "agent":
+                targets.append("agent")
+            elif mode == "fallback":
+                targets.append("fb")
+            for key in targets:
+                acc = sides[key]
+                acc[0] += count
+                acc[1] += count if status in s.SUCCESS_STATUSES else 0
+                acc[2] += count if status == "failed" else 0
+                acc[3] += float(dur_sum or 0.0)
+                acc[4] += int(dur_count or 0)
+                acc[5] += float(cost or 0.0)
+
+        def side(acc: list[float]) -> SideStats:
+            return SideStats(
+                executions=int(acc[0]),
+                successes=int(acc[1]),
+                failures=int(acc[2]),
+                average_duration_seconds=(acc[3] / acc[4]) if acc[4] else None,
+                total_cost_usd=acc[5],
+            )
+
+        return TriggerStats(
+            overall=side(sides["all"]),
+            agent=side(sides["agent"]),
+            fallback=side(sides["fb"]),
+            skipped=skipped,
+        )
+
+    def daily_usage(
+        self, event_name: str, *, start: datetime, end: datetime, tenant_id: str = "default"
+    ) -> tuple[int, float]:
+        query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(ex.c.cost_usd), 0.0)).where(
+            ex.c.tenant_id == tenant_id,
+            ex.c.event_name == event_name,
+            ex.c.triggered_at >= start,
+            ex.c.triggered_at < end,
+            ex.c.status != ExecutionStatus.SKIPPED.value,
+        )
+        with self._reading() as conn:
+            count, cost = conn.execute(query).one()
+        return int(count), float(cost)
+
+    def last_success_at(self, event_name: str, *, tenant_id: str = "default") -> datetime | None:
+        query = (
+            sa.select(ex.c.completed_at)
+            .where(
+                ex.c.tenant_id == tenant_id,
+                ex.c.event_name == event_name,
+                ex.c.succeeded.is_(True),
+                ex.c.completed_at.is_not(None),
+            )
+            .order_by(ex.c.completed_at.desc())
+            .limit(1)
+        )
+        with self._reading() as conn:
+            value: datetime | None = conn.execute(query).scalar()
+        return value
+
+    def recent_outcomes(self, event_name: str, n: int, *, tenant_id: str = "default") -> list[bool]:
+        if n <= 0:
+            return []
+        # Index order of ix_owlclaw_exec_outcomes (tenant, event, counted, triggered_at, id):
+        # a backward range scan that stops after n rows.
+        query = (
+            sa.select(ex.c.succeeded)
+            .where(
+                ex.c.tenant_id == tenant_id,
+                ex.c.event_name == event_name,
+                ex.c.counted.is_(True),
+                ex.c.triggered_at.is_not(None),
+            )
+            .order_by(ex.c.triggered_at.desc(), ex.c.id.desc())
+            .limit(n)
+        )
+        with self._reading() as conn:
+            return [bool(v) for v in conn.execute(query).scalars()]
+
+    def iter_all_executions(self, *, tenant_id: str = "default") -> Iterator[CronExecution]:
+        query = (
+            sa.select(ex)
+            .where(ex.c.tenant_id == tenant_id)
+            .order_by(ex.c.triggered_at.asc().nulls_first(), ex.c.id.asc())
+        )
+        with self._reading() as conn:
+            result = conn.execution_options(yield_per=1000).execute(query).mappings()
+            for row in result:
+                yield _execution_from_row(row)
+
+    # -- management events --
+
+    def record_event(self, event: ManagementEvent) -> int:
+        t = s.management_events
+        values = {
+            "tenant_id": event.tenant_id,
+            "event_name": event.event_name,
+            "action": event.action,
+            "at": event.at,
+            "actor": event.actor,
+            "details": dict(event.details or {}),
+        }
+        with self._writing() as conn:
+            new_id = conn.execute(sa.insert(t).values(**values).returning(t.c.id)).scalar_one()
+        return int(new_id)
+
+    def events(
+        self, event_name: str | None = None, *, tenant_id: str = "default", limit: int = 100
+    ) -> list[ManagementEvent]:
+        t = s.management_events
+        query = sa.select(t).where(t.c.tenant_id == tenant_id)
+        if event_name is not None:
+            query = query.where(t.c.event_name == event_name)
+        query = query.order_by(t.c.at.desc(), t.c.id.desc()).limit(max(1, min(1000, int(limit))))
+        with self._reading() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            ManagementEvent(
+                event_name=r["event_name"],
+                action=r["action"],
+                at=r["at"],
+                tenant_id=r["tenant_id"],
+                actor=r["actor"],
+                details=r["details"],
+                id=int(r["id"]),
+            )
+            for r in rows
+        ]
+
+    # -- breaker and trigger state --
+
+    def get_breaker(self, event_name: str, *, tenant_id: str = "default") -> BreakerState:
+        t = s.breakers
+        query = sa.select(t.c.state, t.c.opened_at).where(
+            t.c.tenant_id == tenant_id, t.c.event_name == event_name
+        )
+        with self._reading() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return BreakerState(event_name=event_name, tenant_id=tenant_id)
+        return BreakerState(
+            event_name=event_name, state=row.state, opened_at=row.opened_at, tenant_id=tenant_id
+        )
+
+    def save_breaker(self, state: BreakerState) -> None:
+        if state.state not in ("closed", "open", "half_open"):
+            raise LedgerError(f"breaker state must be closed, open or half_open: {state.state!r}")
+        values = {
+            "tenant_id": state.tenant_id,
+            "event_name": state.event_name,
+            "state": state.state,
+            "opened_at": state.opened_at,
+            "updated_at": datetime.now(UTC),
+        }
+        with self._writing() as conn:
+            conn.execute(self._upsert(s.breakers, values, ["tenant_id", "event_name"]))
+
+    def get_trigger_state(self, event_name: str, *, tenant_id: str = "default") -> TriggerState:
+        t = s.trigger_states
+        query = sa.select(t).where(t.c.tenant_id == tenant_id, t.c.event_name == event_name)
+        with self._reading() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            return TriggerState(event_name=event_name, tenant_id=tenant_id)
+        return _trigger_state(row)
+
+    def save_trigger_state(self, state: TriggerState) -> None:
+        values = {
+            "tenant_id": state.tenant_id,
+            "event_name": state.event_name,
+            "paused": bool(state.paused),
+            "migration_weight": state.migration_weight,
+            "shadow": state.shadow,
+            "last_fired_at": state.last_fired_at,
+            "updated_at": state.updated_at or datetime.now(UTC),
+        }
+        with self._writing() as conn:
+            conn.execute(self._upsert(s.trigger_states, values, ["tenant_id", "event_name"]))
+
+    def all_trigger_states(self, *, tenant_id: str = "default") -> list[TriggerState]:
+        t = s.trigger_states
+        query = sa.select(t).where(t.c.tenant_id == tenant_id).order_by(t.c.event_name)
+        with self._reading() as conn:
+            return [_trigger_state(r) for r in conn.execute(query).mappings()]
+
+    # -- migration journal --
+
+    def journal_append(self, entry: JournalEntry) -> int:
+        if entry.status not in _JOURNAL_STATUSES:
+            raise LedgerError(f"journal status must be pending, done or undone: {entry.status!r}")
+        t = s.journal
+        values = {
+            "job": entry.job,
+            "action": entry.action,
+            "at": entry.at,
+            "user": entry.user,
+            "from_state": dict(entry.from_state or {}),
+            "to_state": dict(entry.to_state or {}),
+            "reason": entry.reason,
+            "forced": bool(entry.forced),
+            "status": entry.status,
+        }
+        with self._writing() as conn:
+            new_id = conn.execute(sa.insert(t).values(**values).returning(t.c.id)).scalar_one()
+        return int(new_id)
+
+    def journal_update_status(self, entry_id: int, status: str) -> None:
+        if status not in ("done", "undone"):
+            raise LedgerError(
+                f"journal row {entry_id}: a pending row may only become done or undone, "
+                f"not {status!r}"
+            )
+        t = s.journal
+        with self._writing() as conn:
+            # Conditional update: the check and the change are one statement, so two processes
+            # cannot both complete the same pending row.
+            updated = conn.execute(
+                sa.update(t)
+                .where(t.c.id == entry_id, t.c.status == "pending")
+                .values(status=status)
+            ).rowcount
+            if updated == 1:
+                return
+            current = conn.execute(sa.select(t.c.status).where(t.c.id == entry_id)).scalar()
+        if current is None:
+            raise LedgerError(f"journal row {entry_id} does not exist")
+        raise LedgerError(
+            f"journal row {entry_id} is {current}; only pending rows can change (append-only)"
+        )
+
+    def journal(self, job: str | None = None, *, limit: int | None = None) -> list[JournalEntry]:
+        t = s.journal
+        query = sa.select(t)
+        if job is not None:
+            query = query.where(t.c.job == job)
+        if limit is not None:
+            # the newest `limit` rows, still returned oldest first
+            query = query.order_by(t.c.id.desc()).limit(max(0, int(limit)))
+        else:
+            query = query.order_by(t.c.id.asc())
+        with self._reading() as conn:
+            rows = conn.execute(query).mappings().all()
+        if limit is not None:
+            rows = list(reversed(rows))
+        return [
+            JournalEntry(
+                job=r["job"],
+                action=r["action"],
+                at=r["at"],
+                user=r["user"],
+                from_state=r["from_state"],
+                to_state=r["to_state"],
+                reason=r["reason"],
+                forced=bool(r["forced"]),
+                status=r["status"],
+                id=int(r["id"]),
+            )
+            for r in rows
+        ]
+
+    # -- leader lock and lifecycle --
+
+    def leader_lock(self, name: str) -> AbstractContextManager[bool]:
+        if self.dialect == "postgresql":
+            return self._pg_lock(name)
+        if self.db_path is not None:
+            return self._file_lock(name)
+        return self._thread_lock(name)
+
+    def lock_path(self, name: str) -> Path:
+        """The lock file of ``leader_lock(name)`` for a SQLite ledger file."""
+        if self.db_path is None:
+            raise LedgerError("only a SQLite ledger file has lock files")
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        return self.db_path.with_name(f"{self.db_path.name}.{safe}.lock")
+
+    @contextmanager
+    def _file_lock(self, name: str) -> Iterator[bool]:
+        lock = FileLock(str(self.lock_path(name)), thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+            acquired = True
+        except Timeout:
+            acquired = False
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                lock.release()
+
+    @contextmanager
+    def _thread_lock(self, name: str) -> Iterator[bool]:
+        with self._local_locks_guard:
+            lock = self._local_locks.setdefault(name, threading.Lock())
+        acquired = lock.acquire(blocking=False)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                lock.release()
+
+    def advisory_key(self, name: str) -> int:
+        """The signed 64-bit PostgreSQL advisory lock key for ``name`` in this schema."""
+        digest = hashlib.blake2b(f"owlclaw:{self._pg_schema}:{name}".encode(), digest_size=8)
+        return int.from_bytes(digest.digest(), "big", signed=True)
+
+    @contextmanager
+    def _pg_lock(self, name: str) -> Iterator[bool]:
+        key = self.advisory_key(name)
+        # A dedicated connection: a session-level advisory lock lives as long as the session.
+        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            acquired = bool(conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar())
+            try:
+                yield acquired
+            finally:
+                if acquired:
+                    try:
+                        conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                    except DBAPIError:
+                        conn.invalidate()  # closing the session releases the lock anyway
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> SqlLedgerStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqlLedgerStore({self.display_url!r})"
+
+
+def _trigger_state(row: Mapping[str, Any]) -> TriggerState:
+    weight = row["migration_weight"]
+    return TriggerState(
+        event_name=row["event_name"],
+        tenant_id=row["tenant_id"],
+        paused=bool(row["paused"]),
+        migration_weight=None if weight is None or math.isnan(weight) else float(weight),
+        shadow=None if row["shadow"] is None else bool(row["shadow"]),
+        last_fired_at=row["last_fired_at"],
+        updated_at=row["updated_at"],
+    )
