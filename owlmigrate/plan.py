@@ -1,0 +1,203 @@
+"""The plan: everything ``owlmigrate scan`` found, as a versioned pydantic model.
+
+Its JSON is DESIGN.md section 6's ``scan`` output plus, per job, ``semantics``,
+``daemon_timezone``, ``shell``, ``source_sha256`` and ``span``, and ``host.root``.
+``docs/plan.schema.json`` is generated from this module (``scripts/plan_schema.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from owlmigrate.errors import OwlMigrateError
+
+PLAN_FORMAT_VERSION = 1
+
+JobKind = Literal["cron", "reboot", "periodic", "anacron"]
+SourceKind = Literal["user", "system", "periodic", "anacrontab", "file"]
+Semantics = Literal["daemon", "wallclock"]
+
+
+class PlanError(OwlMigrateError):
+    """A plan file is missing, unreadable, not a plan, or from a newer owlmigrate."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Risk(_Model):
+    """Something about a job that a migration must not get wrong; ``code`` is stable."""
+
+    code: str
+    message: str
+
+
+class SourceError(_Model):
+    """A problem with a source, at a line when there is one."""
+
+    line: int | None = None
+    message: str
+
+
+class Call(_Model):
+    """Something a job's command runs: an executable, a script under the root, a guard."""
+
+    kind: Literal["executable", "script", "builtin", "guard", "wrapper", "directory"]
+    name: str
+    path: str | None = None
+    resolved: str | None = Field(
+        default=None, description="path of the file under the host root, relative to it"
+    )
+    language: Literal["python", "shell", "opaque"] | None = None
+    args: list[str] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Runner(_Model):
+    """For periodic and anacron jobs: the line that runs the directory or job."""
+
+    source: str
+    line: int | None = None
+    command: str | None = None
+
+
+class Job(_Model):
+    """One job, enabled or commented out, with where it came from and what it does."""
+
+    id: str
+    source: str
+    line: int | None
+    end_line: int | None = None
+    schedule: str
+    user: str | None
+    command: str
+    stdin: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    timezone: str
+    daemon_timezone: str
+    dialect: str
+    semantics: Semantics
+    enabled: bool
+    kind: JobKind
+    description: str | None = None
+    risks: list[Risk] = Field(default_factory=list)
+    calls: list[Call] = Field(default_factory=list)
+    shell: str = "/bin/sh"
+    source_sha256: str
+    span: tuple[int, int] | None = None
+    random_delay: int | None = Field(
+        default=None, description="cronie RANDOM_DELAY or anacron delay, in minutes"
+    )
+    runner: Runner | None = None
+    anacron: dict[str, Any] | None = None
+    flags: list[str] = Field(default_factory=list)
+
+    def has_risk(self, code: str) -> bool:
+        """Whether a risk with this code was flagged."""
+        return any(r.code == code for r in self.risks)
+
+
+class Source(_Model):
+    """A file the scan looked at, whether the daemon runs it, and its problems."""
+
+    path: str
+    kind: SourceKind
+    user: str | None = None
+    runs: bool
+    reason: str | None = None
+    errors: list[SourceError] = Field(default_factory=list)
+    dialect: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    lines: int | None = None
+    counts: dict[str, int] = Field(
+        default_factory=dict, description="lines per kind: job, env, comment, blank, ..."
+    )
+
+
+class Host(_Model):
+    """Facts about the host the daemon runs on, each detected under the root or overridden."""
+
+    root: str | None
+    dialect: str
+    timezone: str
+    systemd: bool
+    users: list[str] = Field(default_factory=list)
+    os_id: str | None = None
+    os_name: str | None = None
+    detected: dict[str, str] = Field(
+        default_factory=dict, description="fact -> where it came from (file or 'option')"
+    )
+
+
+class Plan(_Model):
+    """The inventory written by ``owlmigrate scan -o PLAN`` and read by the later commands."""
+
+    format_version: int = PLAN_FORMAT_VERSION
+    generator: str = "owlmigrate"
+    host: Host
+    sources: list[Source] = Field(default_factory=list)
+    jobs: list[Job] = Field(default_factory=list)
+
+    def job(self, job_id: str) -> Job:
+        """The job with this id (``KeyError`` when absent)."""
+        for job in self.jobs:
+            if job.id == job_id:
+                return job
+        raise KeyError(job_id)
+
+    def to_json(self) -> str:
+        """The plan as indented JSON text (what ``dump`` writes)."""
+        return self.model_dump_json(indent=2) + "\n"
+
+    def dump(self, path: str | os.PathLike[str]) -> Path:
+        """Write the plan atomically (temp file in the same directory, then rename)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(self.to_json())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Plan:
+        """Read a plan file; :class:`PlanError` names the file on any problem."""
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise PlanError("no such plan file", path=p) from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PlanError(f"cannot read the plan: {exc}", path=p) from None
+        if not isinstance(data, dict) or "format_version" not in data:
+            raise PlanError("not an owlmigrate plan (no format_version)", path=p)
+        version = data["format_version"]
+        if not isinstance(version, int) or version > PLAN_FORMAT_VERSION:
+            raise PlanError(
+                f"plan format {version!r} is newer than this owlmigrate understands "
+                f"({PLAN_FORMAT_VERSION}); upgrade owlmigrate",
+                path=p,
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise PlanError(f"invalid plan: {exc}", path=p) from None
+
+
+def schema() -> dict[str, Any]:
+    """The plan's JSON schema (exported to docs/plan.schema.json)."""
+    return Plan.model_json_schema()
