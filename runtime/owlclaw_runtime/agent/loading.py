@@ -1,0 +1,47 @@
+"""Load an agent runtime from configuration: an object, or a ``"module:attr"`` import path."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from owlclaw_runtime.agent.base import AgentRuntime
+from owlclaw_runtime.errors import ConfigurationError
+
+
+def load_agent(spec: AgentRuntime | str | None) -> AgentRuntime | None:
+    """Resolve ``spec`` to an object with ``async trigger_event(...)``.
+
+    A string is ``"package.module:attr"``; when ``attr`` is a class or a factory (a callable
+    without ``trigger_event``) it is called with no arguments."""
+    if spec is None:
+        return None
+    obj: Any = spec
+    if isinstance(spec, str):
+        module_name, sep, attr = spec.partition(":")
+        if not sep or not module_name or not attr:
+            raise ConfigurationError(
+                f"agent must be given as 'module:attr', got {spec!r}", field="agent", token=spec
+            )
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"cannot import agent module {module_name!r}: {exc}", field="agent", token=spec
+            ) from exc
+        obj = module
+        try:
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise ConfigurationError(
+                f"module {module_name!r} has no attribute {attr!r}", field="agent", token=spec
+            ) from exc
+        if (not hasattr(obj, "trigger_event") and callable(obj)) or isinstance(obj, type):
+            obj = obj()
+    if not callable(getattr(obj, "trigger_event", None)):
+        raise ConfigurationError(
+            f"agent {spec!r} has no trigger_event(event_name, *, focus, payload, tenant_id)",
+            field="agent",
+        )
+    return obj  # type: ignore[no-any-return]

@@ -1,0 +1,158 @@
+"""The per-trigger circuit breaker, persisted in the ledger.
+
+OwlClaw's breaker counted skipped rows as failures, had no recovery timeout and no half-open
+state, so once open it stayed open forever (reference/owlclaw.md section 3.9, bug 2). This one:
+
+- looks only at counted executions (success, fallback, failed) in the trigger's window;
+- opens when the failure rate over a full window reaches ``breaker_threshold``;
+- after ``breaker_recovery_seconds`` lets exactly one trial run through (``half_open``);
+- closes when the trial succeeds (and starts a fresh window), re-opens when it fails.
+
+Transitions are saved with ``LedgerStore.save_breaker`` and also written as management events
+(``breaker_open``, ``breaker_half_open``, ``breaker_closed``) so the history explains them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from owlclaw_runtime.ledger.base import BreakerState, LedgerStore, ManagementEvent
+from owlclaw_runtime.triggers.models import CronTriggerConfig, ExecutionStatus
+
+CLOSED = "closed"
+OPEN = "open"
+HALF_OPEN = "half_open"
+
+_COUNTED = [s.value for s in ExecutionStatus if s.counts_as_execution]
+
+
+@dataclass(frozen=True)
+class BreakerDecision:
+    """Whether a run may go ahead, the state it saw, and whether it is the half-open trial."""
+
+    allowed: bool
+    state: str
+    trial: bool = False
+    transition: tuple[str, str] | None = None  # (previous, new) when the check moved the state
+
+
+class CircuitBreaker:
+    """Breaker logic for every trigger of one app; state lives in the ledger.
+
+    Methods are synchronous (they call the synchronous ledger); the pipeline runs them in a
+    worker thread. The half-open trial flag is per process: two workers may each run one trial.
+    """
+
+    def __init__(self, ledger: LedgerStore, *, tenant_id: str = "default") -> None:
+        self._ledger = ledger
+        self._tenant = tenant_id
+        self._trial_in_flight: set[str] = set()
+        # When the breaker last closed: the window restarts there, so a closed breaker is not
+        # re-opened by the very failures that opened it before.
+        self._window_start: dict[str, datetime | None] = {}
+
+    def state(self, event_name: str) -> BreakerState:
+        return self._ledger.get_breaker(event_name, tenant_id=self._tenant)
+
+    def check(self, config: CronTriggerConfig, now: datetime) -> BreakerDecision:
+        """Before a run: closed lets it through, open refuses it until the recovery time has
+        passed (then moves to half_open), half_open lets one trial through at a time."""
+        name = config.event_name
+        current = self.state(name)
+        if current.state == CLOSED:
+            return BreakerDecision(True, CLOSED)
+        if current.state == OPEN:
+            opened = current.opened_at or now
+            if now - opened < timedelta(seconds=config.breaker_recovery_seconds):
+                return BreakerDecision(False, OPEN)
+            self._save(name, HALF_OPEN, current.opened_at, now)
+            self._trial_in_flight.add(name)
+            return BreakerDecision(True, HALF_OPEN, trial=True, transition=(OPEN, HALF_OPEN))
+        # half_open
+        if name in self._trial_in_flight:
+            return BreakerDecision(False, HALF_OPEN)
+        self._trial_in_flight.add(name)
+        return BreakerDecision(True, HALF_OPEN, trial=True)
+
+    def abandon_trial(self, event_name: str) -> None:
+        """The trial did not run after all (skipped later in the pipeline): free the slot."""
+        self._trial_in_flight.discard(event_name)
+
+    def record(
+        self, config: CronTriggerConfig, success: bool, now: datetime, *, trial: bool
+    ) -> tuple[str, str] | None:
+        """After a counted execution; returns ``(previous, new)`` when the state changed."""
+        name = config.event_name
+        current = self.state(name)
+        if trial or current.state == HALF_OPEN:
+            self._trial_in_flight.discard(name)
+            if current.state != HALF_OPEN:
+                # Another worker already decided; respect the stored state.
+                return None
+            if success:
+                self._save(name, CLOSED, None, now)
+                self._window_start[name] = now
+                return (HALF_OPEN, CLOSED)
+            self._save(name, OPEN, now, now)
+            return (HALF_OPEN, OPEN)
+        if current.state != CLOSED or success:
+            return None
+        if self._failure_rate_reached(config):
+            self._save(name, OPEN, now, now)
+            return (CLOSED, OPEN)
+        return None
+
+    def reset(self, event_name: str, now: datetime) -> tuple[str, str] | None:
+        """Close the breaker by hand (an operator decision); returns the transition if any."""
+        current = self.state(event_name)
+        self._trial_in_flight.discard(event_name)
+        if current.state == CLOSED:
+            return None
+        self._save(event_name, CLOSED, None, now)
+        self._window_start[event_name] = now
+        return (current.state, CLOSED)
+
+    def _failure_rate_reached(self, config: CronTriggerConfig) -> bool:
+        window = config.breaker_window
+        if window <= 0:
+            return False
+        name = config.event_name
+        if name not in self._window_start:
+            self._window_start[name] = self._last_close(name)
+        start = self._window_start[name]
+        if start is None:
+            outcomes = self._ledger.recent_outcomes(name, window, tenant_id=self._tenant)
+        else:
+            rows = self._ledger.history(
+                name, tenant_id=self._tenant, limit=window, statuses=_COUNTED
+            )
+            outcomes = [
+                r.status.is_success
+                for r in rows
+                if (r.completed_at or r.triggered_at or start) >= start
+            ]
+        if len(outcomes) < window:
+            return False
+        failures = sum(1 for ok in outcomes if not ok)
+        return failures / len(outcomes) >= config.breaker_threshold
+
+    def _last_close(self, event_name: str) -> datetime | None:
+        for event in self._ledger.events(event_name, tenant_id=self._tenant, limit=100):
+            if event.action == "breaker_closed":
+                return event.at
+        return None
+
+    def _save(self, name: str, state: str, opened_at: datetime | None, now: datetime) -> None:
+        self._ledger.save_breaker(
+            BreakerState(event_name=name, state=state, opened_at=opened_at, tenant_id=self._tenant)
+        )
+        self._ledger.record_event(
+            ManagementEvent(
+                event_name=name,
+                action=f"breaker_{state}",
+                at=now,
+                tenant_id=self._tenant,
+                actor="runtime",
+            )
+        )

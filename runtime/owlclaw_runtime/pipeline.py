@@ -1,0 +1,621 @@
+"""The execution pipeline every scheduler backend calls (``OwlClawApp.dispatch``):
+
+gate → governance → decision → agent or fallback → retries → ledger → observers → breaker.
+
+What it does differently from OwlClaw's ``_run_cron`` (reference/owlclaw.md section 3.9):
+- an agent result with status ``failed`` is a failure, ``skipped`` is skipped (bug 3);
+- failures are retried with backoff here, or re-raised for Hatchet to retry (bug 4);
+- a missing fallback never turns a failure into a skip; ``always`` really runs both (bug 5);
+- ``max_duration`` is the timeout; cost, decision mode, governance checks, scheduled and
+  triggered times, weight and retry count are persisted (bug 6);
+- every execution is written as ``running`` before it starts and again when it ends, each write
+  committed before the pipeline goes on, so a crash leaves a trace and nothing is dropped (gap 14);
+- the effective weight, shadow and pause come from the ledger's trigger state (re-read every
+  ``state_ttl_seconds``), so ``owlmigrate step`` reaches running workers without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from owlclaw_runtime.agent.base import AgentResult
+from owlclaw_runtime.breaker import CircuitBreaker
+from owlclaw_runtime.concurrency import PrioritySemaphore, TriggerSlots
+from owlclaw_runtime.governance import CronGovernance
+from owlclaw_runtime.ledger.base import TriggerState
+from owlclaw_runtime.redact import redact
+from owlclaw_runtime.retry import NonRetryableError, RetryStrategy
+from owlclaw_runtime.triggers.models import CronExecution, CronTriggerConfig, ExecutionStatus
+
+if TYPE_CHECKING:
+    from owlclaw_runtime.app import OwlClawApp
+
+log = logging.getLogger("owlclaw_runtime.pipeline")
+
+_TRACEBACK_LIMIT = 8000
+_OUTPUT_TAIL_LIMIT = 4000
+
+
+class AgentRunFailed(Exception):
+    """The agent reported a failed run (a result with status ``failed``)."""
+
+    def __init__(self, result: AgentResult) -> None:
+        super().__init__(result.error or "agent run failed")
+        self.result = result
+
+
+class CostLimitExceeded(NonRetryableError):
+    """An agent run cost more than the trigger's ``max_cost_per_run``."""
+
+
+class ExecutionTimeout(Exception):
+    """A call ran longer than the trigger's ``max_duration``."""
+
+
+class PipelineRunFailed(Exception):
+    """Raised by ``dispatch(..., raise_on_failure=True)`` after every due run was recorded, so an
+    engine with its own retries (Hatchet) sees the failure. ``executions`` are the records."""
+
+    def __init__(self, message: str, executions: list[CronExecution]) -> None:
+        super().__init__(message)
+        self.executions = executions
+
+
+class _AgentSkipped(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class EffectiveState:
+    """A trigger's configuration with the ledger's durable overrides applied."""
+
+    paused: bool
+    migration_weight: float
+    shadow: bool
+
+
+def effective_state(config: CronTriggerConfig, state: TriggerState | None) -> EffectiveState:
+    """Merge the configured values with a ledger override (``None`` fields keep the config)."""
+    if state is None:
+        return EffectiveState(not config.enabled, config.migration_weight, config.shadow)
+    return EffectiveState(
+        paused=state.paused or not config.enabled,
+        migration_weight=(
+            config.migration_weight if state.migration_weight is None else state.migration_weight
+        ),
+        shadow=config.shadow if state.shadow is None else state.shadow,
+    )
+
+
+def normalize_agent_result(result: Any) -> AgentResult:
+    """Accept an :class:`AgentResult` or OwlClaw's plain dict (``status`` completed, failed or
+    skipped; ``run_id``; ``tool_calls_total``; ``error`` or ``reason``)."""
+    if isinstance(result, AgentResult):
+        return result
+    if not isinstance(result, dict):
+        raise TypeError(f"agent returned {type(result).__name__}, expected AgentResult or dict")
+    status = str(result.get("status", "completed")).lower()
+    if status in ("success", "succeeded", "ok"):
+        status = "completed"
+    if status not in ("completed", "failed", "skipped"):
+        status = "failed"
+    cost = result.get("cost_usd", result.get("estimated_cost", 0.0)) or 0.0
+    return AgentResult(
+        run_id=str(result.get("run_id") or ""),
+        status=status,  # type: ignore[arg-type]
+        llm_calls=int(result.get("llm_calls", result.get("tool_calls_total", 0)) or 0),
+        tokens_in=int(result.get("tokens_in", 0) or 0),
+        tokens_out=int(result.get("tokens_out", 0) or 0),
+        cost_usd=float(cost),
+        output=result.get("final_response") or result.get("output"),
+        error=result.get("error") or result.get("reason"),
+        details={k: v for k, v in result.items() if k not in ("status", "run_id")},
+    )
+
+
+def _wants_context(fn: Callable[..., Any]) -> bool:
+    """A fallback taking a positional parameter receives the context; one taking none does not."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    return any(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+        for p in sig.parameters.values()
+    )
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    return inspect.iscoroutinefunction(call)
+
+
+def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("scheduled_at must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Pipeline:
+    """One app's pipeline; owns the concurrency controllers and the state cache."""
+
+    def __init__(self, app: OwlClawApp, *, state_ttl_seconds: float = 2.0) -> None:
+        self._app = app
+        self._ttl = state_ttl_seconds
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._states: dict[str, TriggerState] = {}
+        self._states_read_at: float | None = None
+        self._inflight = 0
+        self._governance: CronGovernance | None = None
+
+    # -- wiring -------------------------------------------------------------------------
+    @property
+    def governance(self) -> CronGovernance:
+        if self._governance is None:
+            breaker = CircuitBreaker(self._app.ledger, tenant_id=self._app.tenant_id)
+            self._governance = CronGovernance(
+                self._app.ledger, breaker, tenant_id=self._app.tenant_id
+            )
+        return self._governance
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        return self.governance.breaker
+
+    @property
+    def inflight(self) -> int:
+        """Dispatched runs not finished yet (waiting for a slot included)."""
+        return self._inflight
+
+    def _bind_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # asyncio primitives belong to one loop; a new loop (a new asyncio.run) gets new ones.
+            self._loop = loop
+            self._global = PrioritySemaphore(self._app.max_concurrent)
+            self._slots = TriggerSlots()
+            self._state_lock = asyncio.Lock()
+            self._idle = asyncio.Event()
+            self._idle.set()
+
+    async def drain(self) -> None:
+        """Wait until every dispatched run has finished (and been committed)."""
+        if self._loop is None or self._loop is not asyncio.get_running_loop():
+            return
+        await self._idle.wait()
+
+    def invalidate_state(self, state: TriggerState | None = None) -> None:
+        """Forget cached trigger state (or replace one entry), e.g. after pause or resume."""
+        if state is None:
+            self._states_read_at = None
+        else:
+            self._states[state.event_name] = state
+
+    async def effective(self, config: CronTriggerConfig) -> EffectiveState:
+        """The trigger's effective pause/weight/shadow, from a cache at most ``ttl`` old."""
+        self._bind_loop()
+        now = time.monotonic()
+        if self._states_read_at is None or now - self._states_read_at >= self._ttl:
+            async with self._state_lock:
+                if self._states_read_at is None or time.monotonic() - self._states_read_at >= (
+                    self._ttl
+                ):
+                    states = await asyncio.to_thread(
+                        self._app.ledger.all_trigger_states, tenant_id=self._app.tenant_id
+                    )
+                    self._states = {s.event_name: s for s in states}
+                    self._states_read_at = time.monotonic()
+        return effective_state(config, self._states.get(config.event_name))
+
+    # -- dispatch ------------------------------------------------------------------------
+    async def dispatch(
+        self,
+        event_name: str,
+        *,
+        scheduled_at: datetime,
+        runs: int = 1,
+        trigger_type: str = "cron",
+        context: dict[str, Any] | None = None,
+        raise_on_failure: bool = False,
+        execution_id: str | None = None,
+        retry_count: int = 0,
+    ) -> list[CronExecution]:
+        """Run ``runs`` due executions of one trigger for ``scheduled_at``, one after another.
+
+        ``raise_on_failure`` (Hatchet backend): no retries here; once every run is recorded,
+        :class:`PipelineRunFailed` is raised if any failed so that the engine retries, and
+        ``retry_count`` (the engine's attempt number) is persisted."""
+        config = self._app.cron_registry.require(event_name)
+        if runs < 0:
+            raise ValueError("runs must be >= 0")
+        scheduled = _utc(scheduled_at)
+        self._bind_loop()
+        self._notify("trigger_fired", config, scheduled, runs)
+        results: list[CronExecution] = []
+        for index in range(runs):
+            results.append(
+                await self._run_one(
+                    config,
+                    scheduled,
+                    index=index,
+                    runs=runs,
+                    trigger_type=trigger_type,
+                    context=context,
+                    raise_on_failure=raise_on_failure,
+                    execution_id=execution_id if index == 0 else None,
+                    retry_count=retry_count,
+                )
+            )
+        failed = [e for e in results if e.status == ExecutionStatus.FAILED]
+        if raise_on_failure and failed:
+            raise PipelineRunFailed(
+                f"{event_name}: {len(failed)} of {runs} run(s) failed: {failed[0].error_message}",
+                results,
+            )
+        return results
+
+    async def _run_one(
+        self,
+        config: CronTriggerConfig,
+        scheduled: datetime,
+        *,
+        index: int,
+        runs: int,
+        trigger_type: str,
+        context: dict[str, Any] | None,
+        raise_on_failure: bool,
+        execution_id: str | None,
+        retry_count: int,
+    ) -> CronExecution:
+        app = self._app
+        self._inflight += 1
+        self._idle.clear()
+        try:
+            now = app.now()
+            execution = CronExecution(
+                event_name=config.event_name,
+                execution_id=execution_id or uuid.uuid4().hex,
+                tenant_id=app.tenant_id,
+                trigger_type=trigger_type,
+                scheduled_at=scheduled,
+                triggered_at=now,
+                backend=app.backend_name,
+                retry_count=retry_count,
+            )
+            user_context = dict(context or {})
+            execution.context = _jsonable(
+                {
+                    **user_context,
+                    "trigger_type": trigger_type,
+                    "event_name": config.event_name,
+                    "cron_expression": config.expression,
+                    "timezone": config.timezone,
+                    "focus": config.focus,
+                    "scheduled_at": _iso(scheduled),
+                    "triggered_at": _iso(now),
+                    "execution_id": execution.execution_id,
+                    "run_index": index,
+                    "runs": runs,
+                }
+            )
+            state = await self.effective(config)
+            execution.migration_weight = state.migration_weight
+            # Gate: a paused trigger runs nothing; a shadow trigger records that it would have
+            # fired and runs nothing (the legacy crontab still does the work). A manual run is
+            # an explicit operator request, so shadow does not stop it (pause does).
+            if state.paused:
+                return await self._skip(config, execution, "paused")
+            if state.shadow and trigger_type != "manual":
+                return await self._skip(config, execution, "shadow")
+            if not await self._slots.acquire(
+                config.event_name, config.max_concurrency, config.overlap_policy
+            ):
+                execution.governance_checks["concurrency"] = {
+                    "passed": False,
+                    "running": self._slots.running(config.event_name),
+                    "limit": config.max_concurrency,
+                    "policy": config.overlap_policy,
+                }
+                return await self._skip(config, execution, "overlap")
+            try:
+                return await self._governed(config, execution, state, raise_on_failure)
+            finally:
+                await self._slots.release(config.event_name)
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.set()
+
+    async def _governed(
+        self,
+        config: CronTriggerConfig,
+        execution: CronExecution,
+        state: EffectiveState,
+        raise_on_failure: bool,
+    ) -> CronExecution:
+        gov = await asyncio.to_thread(
+            self.governance.check,
+            config,
+            execution.triggered_at or self._app.now(),
+            trigger_type=execution.trigger_type,
+        )
+        if gov.breaker_transition is not None:
+            previous, new = gov.breaker_transition
+            self._notify("breaker_changed", config, new, previous)
+        execution.governance_checks.update(gov.checks)
+        if config.max_concurrency > 0:
+            execution.governance_checks["concurrency"] = {
+                "passed": True,
+                "running": self._slots.running(config.event_name),
+                "limit": config.max_concurrency,
+                "policy": config.overlap_policy,
+            }
+        if not gov.allowed:
+            return await self._skip(config, execution, gov.skip_reason or "governance")
+        try:
+            async with self._global.slot(config.priority):
+                return await self._execute(
+                    config, execution, state, gov.breaker_trial, raise_on_failure
+                )
+        except BaseException:
+            if gov.breaker_trial:
+                self.breaker.abandon_trial(config.event_name)
+            raise
+
+    async def _skip(
+        self, config: CronTriggerConfig, execution: CronExecution, reason: str
+    ) -> CronExecution:
+        execution.status = ExecutionStatus.SKIPPED
+        execution.skip_reason = reason
+        execution.completed_at = execution.triggered_at
+        execution.duration_seconds = 0.0
+        await asyncio.to_thread(self._app.ledger.record_execution, execution)
+        self._notify("execution_finished", config, execution, 0)
+        return execution
+
+    # -- execution -----------------------------------------------------------------------
+    async def _execute(
+        self,
+        config: CronTriggerConfig,
+        execution: CronExecution,
+        state: EffectiveState,
+        trial: bool,
+        raise_on_failure: bool,
+    ) -> CronExecution:
+        app = self._app
+        agent = app.agent
+        has_fallback = config.fallback_handler is not None
+        draw = app.random()
+        if agent is None:
+            use_agent = False
+        elif not has_fallback:
+            use_agent = True  # agent-only trigger (fallback=None): nothing else could run
+        else:
+            use_agent = draw < state.migration_weight
+        execution.decision_mode = "agent" if use_agent else "fallback"
+        execution.governance_checks["decision"] = {
+            "mode": execution.decision_mode,
+            "weight": state.migration_weight,
+            "draw": round(draw, 6),
+            "agent_configured": agent is not None,
+            "fallback_configured": has_fallback,
+        }
+        execution.status = ExecutionStatus.RUNNING
+        execution.started_at = app.now()
+        await asyncio.to_thread(app.ledger.record_execution, execution)
+        self._notify("execution_started", config, execution)
+        self._notify("active_changed", self._global.in_use)
+
+        strategy = RetryStrategy.for_trigger(config)
+        started = time.perf_counter()
+        retries = 0
+        while True:
+            try:
+                execution.status = await self._attempt(config, execution, use_agent)
+                break
+            except _AgentSkipped as skipped:
+                execution.status = ExecutionStatus.SKIPPED
+                execution.skip_reason = f"agent_skipped: {skipped.reason}"
+                break
+            except Exception as exc:
+                self._set_failure(execution, exc)
+                if raise_on_failure or not strategy.should_retry(exc, retries):
+                    execution.status = ExecutionStatus.FAILED
+                    break
+                delay = strategy.calculate_delay(retries)
+                retries += 1
+                execution.retry_count += 1
+                log.info(
+                    "retrying %s in %.1fs (retry %d of %d): %s",
+                    config.event_name,
+                    delay,
+                    retries,
+                    strategy.max_retries,
+                    execution.error_message,
+                )
+                await asyncio.to_thread(app.ledger.record_execution, execution)
+                await app.sleep(delay)
+        execution.completed_at = app.now()
+        execution.duration_seconds = time.perf_counter() - started
+        await asyncio.to_thread(app.ledger.record_execution, execution)
+        self._notify("active_changed", max(0, self._global.in_use - 1))
+
+        counted = execution.status.counts_as_execution
+        consecutive = 0
+        if execution.status == ExecutionStatus.FAILED:
+            outcomes = await asyncio.to_thread(
+                app.ledger.recent_outcomes, config.event_name, 100, tenant_id=app.tenant_id
+            )
+            for ok in outcomes:
+                if ok:
+                    break
+                consecutive += 1
+        self._notify("execution_finished", config, execution, consecutive)
+        if counted:
+            transition = await asyncio.to_thread(
+                self.breaker.record,
+                config,
+                execution.status.is_success,
+                app.now(),
+                trial=trial,
+            )
+            if transition is not None:
+                self._notify("breaker_changed", config, transition[1], transition[0])
+        elif trial:
+            self.breaker.abandon_trial(config.event_name)
+        return execution
+
+    async def _attempt(
+        self, config: CronTriggerConfig, execution: CronExecution, use_agent: bool
+    ) -> ExecutionStatus:
+        """One try of the chosen path; raises on failure so the retry loop sees it."""
+        execution.error_message = None
+        execution.error_traceback = None
+        has_fallback = config.fallback_handler is not None
+        if not use_agent:
+            if not has_fallback:
+                raise RuntimeError("no agent is configured and the trigger has no fallback")
+            await self._call_fallback(config, execution)
+            return ExecutionStatus.FALLBACK
+        try:
+            await self._call_agent(config, execution)
+        except _AgentSkipped:
+            if config.fallback_strategy == "always" and has_fallback:
+                await self._call_fallback(config, execution)
+                return ExecutionStatus.FALLBACK
+            raise
+        except Exception as agent_error:
+            if config.fallback_strategy == "never" or not has_fallback:
+                raise
+            log.warning(
+                "%s: agent failed (%s), running the fallback", config.event_name, agent_error
+            )
+            try:
+                await self._call_fallback(config, execution)
+            except Exception as fallback_error:
+                raise fallback_error from agent_error
+            # The fallback did the job; keep what went wrong with the agent visible.
+            execution.error_message = redact(f"agent failed: {_describe(agent_error)}")
+            return ExecutionStatus.FALLBACK
+        if config.fallback_strategy == "always" and has_fallback:
+            await self._call_fallback(config, execution)
+        return ExecutionStatus.SUCCESS
+
+    async def _call_agent(self, config: CronTriggerConfig, execution: CronExecution) -> None:
+        agent = self._app.agent
+        assert agent is not None
+        call = agent.trigger_event(
+            config.event_name,
+            focus=config.focus,
+            payload=dict(execution.context),
+            tenant_id=self._app.tenant_id,
+        )
+        raw = await self._with_timeout(call, config)
+        result = normalize_agent_result(raw)
+        execution.agent_run_id = result.run_id or execution.agent_run_id
+        # Every attempt costs money, retries included: accumulate.
+        execution.llm_calls += result.llm_calls
+        execution.tokens_in += result.tokens_in
+        execution.tokens_out += result.tokens_out
+        execution.cost_usd += result.cost_usd
+        if result.status == "failed":
+            raise AgentRunFailed(result)
+        if result.status == "skipped":
+            raise _AgentSkipped(result.error or "agent skipped the run")
+        if config.max_cost_per_run is not None and result.cost_usd > config.max_cost_per_run:
+            execution.governance_checks["cost_per_run"] = {
+                "passed": False,
+                "cost_usd": result.cost_usd,
+                "limit_usd": config.max_cost_per_run,
+            }
+            raise CostLimitExceeded(
+                f"agent run cost ${result.cost_usd:.4f} > max_cost_per_run "
+                f"${config.max_cost_per_run:.4f}"
+            )
+        if config.max_cost_per_run is not None:
+            execution.governance_checks["cost_per_run"] = {
+                "passed": True,
+                "cost_usd": result.cost_usd,
+                "limit_usd": config.max_cost_per_run,
+            }
+
+    async def _call_fallback(self, config: CronTriggerConfig, execution: CronExecution) -> None:
+        fn = config.fallback_handler
+        assert fn is not None
+        args: tuple[Any, ...] = (dict(execution.context),) if _wants_context(fn) else ()
+        try:
+            if _is_async(fn):
+                result = await self._with_timeout(fn(*args), config)
+            else:
+                # A sync fallback runs in a thread so the loop keeps firing other triggers. On
+                # timeout the thread cannot be killed; LegacyCommand enforces its own timeout
+                # on the child process.
+                result = await self._with_timeout(asyncio.to_thread(fn, *args), config)
+                if inspect.isawaitable(result):
+                    result = await self._with_timeout(result, config)
+        except Exception as exc:
+            self._copy_legacy_result(execution, getattr(exc, "result", None))
+            raise
+        self._copy_legacy_result(execution, result)
+
+    async def _with_timeout(self, awaitable: Any, config: CronTriggerConfig) -> Any:
+        if config.max_duration is None:
+            return await awaitable
+        try:
+            return await asyncio.wait_for(awaitable, timeout=config.max_duration)
+        except TimeoutError as exc:
+            raise ExecutionTimeout(
+                f"timed out after {config.max_duration:g}s (max_duration)"
+            ) from exc
+
+    @staticmethod
+    def _copy_legacy_result(execution: CronExecution, result: Any) -> None:
+        """LegacyCommand results (and LegacyJobFailed.result) carry exit code and output."""
+        if result is None:
+            return
+        exit_code = getattr(result, "exit_code", None)
+        if isinstance(exit_code, int):
+            execution.exit_code = exit_code
+        tail = getattr(result, "output_tail", None)
+        if isinstance(tail, str):
+            execution.output_tail = redact(tail)[-_OUTPUT_TAIL_LIMIT:]
+
+    @staticmethod
+    def _set_failure(execution: CronExecution, exc: BaseException) -> None:
+        execution.error_message = redact(_describe(exc))
+        tb = "".join(traceback.format_exception(exc))
+        execution.error_traceback = redact(tb)[-_TRACEBACK_LIMIT:]
+
+    def _notify(self, method: str, *args: Any) -> None:
+        for observer in self._app.observers:
+            try:
+                getattr(observer, method)(*args)
+            except Exception:
+                log.exception("observer %r failed in %s; ignored", observer, method)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
