@@ -417,7 +417,7 @@ class TestBinding:
         assert ran == ["yes"]
         assert result.details["output_tail"] == "synchronous output"
         assert result.details["max_cost_per_run"] == 0.5
-        assert result.details["timeout_seconds"] == 30.0
+        assert result.details["timeout_seconds"] == pytest.approx(28.5)
         assert result.details["skills"] == ["backup_db"]
 
 
@@ -534,3 +534,16 @@ class TestConfig:
                 self.ledger_url = None
 
         assert OpenAIAgentConfig.from_settings(Flat()).model == "flat"
+
+
+def test_the_factory_builds_an_agent_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from owlclaw_runtime.agent.loading import load_agent
+    from owlclaw_runtime.agent.openai import agent_from_env
+
+    monkeypatch.setenv("OWLCLAW_AGENT_BASE_URL", "http://127.0.0.1:1/v1")
+    monkeypatch.setenv("OWLCLAW_AGENT_MODEL", "env-model")
+    agent = agent_from_env()
+    assert agent.config.model == "env-model"
+    loaded = load_agent("owlclaw_runtime.agent.openai:agent_from_env")
+    assert isinstance(loaded, OpenAIAgent)
+    assert loaded.config.endpoint == "http://127.0.0.1:1/v1/chat/completions"

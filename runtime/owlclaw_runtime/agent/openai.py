@@ -51,6 +51,7 @@ LEGACY_TOOL = "run_legacy_job"
 FAILURE_TOOL = "report_failure"
 _TOOL_OUTPUT_CHARS = 4000
 _ERROR_BODY_CHARS = 500
+_MAX_DURATION_SHARE = 0.95
 
 LegacyCallable = Callable[..., Any]
 
@@ -377,7 +378,9 @@ class OpenAIAgent:
         timeout = self.config.timeout_seconds
         max_duration = getattr(trigger, "max_duration", None)
         if max_duration:
-            timeout = min(timeout, float(max_duration))
+            # The pipeline cancels the agent call at max_duration; stopping a little earlier
+            # lets this run return a failed result that still carries its usage and cost.
+            timeout = min(timeout, float(max_duration) * _MAX_DURATION_SHARE)
         caps = [
             c
             for c in (
@@ -749,3 +752,9 @@ def _tail(text: Any) -> str | None:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     return redact(str(text)[-_TOOL_OUTPUT_CHARS:])
+
+
+def agent_from_env() -> OpenAIAgent:
+    """An :class:`OpenAIAgent` configured from ``OWLCLAW_AGENT_*`` variables: the factory to
+    name in ``OwlClawApp(agent="owlclaw_runtime.agent.openai:agent_from_env")``."""
+    return OpenAIAgent(OpenAIAgentConfig.from_env())
