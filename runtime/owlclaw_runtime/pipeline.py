@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("owlclaw_runtime.pipeline")
 
 _TRACEBACK_LIMIT = 8000
+_COUNTED = [s.value for s in ExecutionStatus if s.counts_as_execution]
 _OUTPUT_TAIL_LIMIT = 4000
 
 
@@ -422,6 +423,8 @@ class Pipeline:
             "agent_configured": agent is not None,
             "fallback_configured": has_fallback,
         }
+        if use_agent:
+            await self._add_previous_run(config, execution)
         execution.status = ExecutionStatus.RUNNING
         execution.started_at = app.now()
         await asyncio.to_thread(app.ledger.record_execution, execution)
@@ -486,6 +489,24 @@ class Pipeline:
         elif trial:
             self.breaker.abandon_trial(config.event_name)
         return execution
+
+    async def _add_previous_run(self, config: CronTriggerConfig, execution: CronExecution) -> None:
+        """OwlClaw FR-4: the agent sees how the previous run ended."""
+        rows = await asyncio.to_thread(
+            self._app.ledger.history,
+            config.event_name,
+            tenant_id=self._app.tenant_id,
+            limit=1,
+            statuses=_COUNTED,
+        )
+        if rows:
+            prev = rows[0]
+            execution.context["previous_run"] = {
+                "execution_id": prev.execution_id,
+                "status": prev.status.value,
+                "decision_mode": prev.decision_mode,
+                "completed_at": _iso(prev.completed_at) if prev.completed_at else None,
+            }
 
     async def _attempt(
         self, config: CronTriggerConfig, execution: CronExecution, use_agent: bool

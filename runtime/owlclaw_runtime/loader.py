@@ -1,0 +1,151 @@
+"""Load an app: a generated app directory (``owlmigrate.json``) or ``path/app.py[:attr]``.
+
+The module is imported from its file under a unique private name, so two apps whose files are
+both called ``owlclaw_app.py`` never collide in ``sys.modules`` and loading twice gives two
+independent apps. The app directory goes on ``sys.path`` while the module runs, so a generated
+module can import its sibling modules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import itertools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from owlclaw_runtime.app import OwlClawApp
+from owlclaw_runtime.errors import ConfigurationError, OwlClawError
+
+MANIFEST = "owlmigrate.json"
+DEFAULT_ATTR = "app"
+_counter = itertools.count(1)
+
+
+def split_target(target: str | Path) -> tuple[Path, str | None]:
+    """``"dir"`` → (dir, None); ``"x/app.py:my_app"`` → (x/app.py, "my_app")."""
+    if isinstance(target, Path):
+        return target, None
+    path, sep, attr = target.rpartition(":")
+    if sep and attr.isidentifier() and path:
+        return Path(path), attr
+    return Path(target), None
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """The ``owlmigrate.json`` of a generated app directory, checked for ``module``/``attr``."""
+    manifest = directory / MANIFEST
+    if not manifest.is_file():
+        raise ConfigurationError(
+            f"{directory} is not an app directory: {MANIFEST} is missing "
+            "(give a generated app directory or path/app.py[:attr])",
+            path=directory,
+        )
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(
+            f"invalid JSON: {exc.msg}", path=manifest, line=exc.lineno, column=exc.colno
+        ) from exc
+    if not isinstance(data, dict):
+        raise ConfigurationError("must hold a JSON object", path=manifest, line=1)
+    module = data.get("module")
+    if not isinstance(module, str) or not module:
+        raise ConfigurationError(
+            "missing key 'module' (the app module file)", path=manifest, field="module"
+        )
+    attr = data.get("attr", DEFAULT_ATTR)
+    if not isinstance(attr, str) or not attr.isidentifier():
+        raise ConfigurationError(
+            f"'attr' must be an identifier, got {attr!r}", path=manifest, field="attr"
+        )
+    return data
+
+
+def load_app(target: str | Path) -> OwlClawApp:
+    """Import the app named by ``target`` and return its :class:`OwlClawApp`.
+
+    ``target`` is a generated app directory (its ``owlmigrate.json`` names ``module`` and
+    ``attr``) or a Python file with an optional ``:attr`` (default ``app``). The app's
+    ``app_dir`` becomes the directory, where its default SQLite ledger lives."""
+    path, attr = split_target(target)
+    if path.is_dir():
+        directory = path.resolve()
+        data = read_manifest(directory)
+        module_file = (directory / data["module"]).resolve()
+        attr = attr or data.get("attr", DEFAULT_ATTR)
+        if not module_file.is_file():
+            raise ConfigurationError(
+                f"app module {data['module']!r} named in {MANIFEST} does not exist",
+                path=directory / MANIFEST,
+                field="module",
+            )
+    elif path.is_file():
+        module_file = path.resolve()
+        directory = module_file.parent
+        attr = attr or DEFAULT_ATTR
+    else:
+        raise ConfigurationError(f"no such app file or directory: {path}", path=path)
+    if module_file.suffix != ".py":
+        raise ConfigurationError("the app module must be a .py file", path=module_file)
+
+    module = _import_file(module_file, directory)
+    if not hasattr(module, attr):
+        raise ConfigurationError(f"module defines no {attr!r}", path=module_file, field=attr)
+    app = getattr(module, attr)
+    if not isinstance(app, OwlClawApp):
+        raise ConfigurationError(
+            f"{attr!r} is a {type(app).__name__}, not an OwlClawApp", path=module_file, field=attr
+        )
+    if app.app_dir is None:
+        app.app_dir = directory
+    return app
+
+
+def _import_file(module_file: Path, directory: Path) -> Any:
+    digest = hashlib.sha1(str(module_file).encode(), usedforsecurity=False).hexdigest()[:12]
+    name = f"_owlclaw_app_{module_file.stem}_{digest}_{next(_counter)}"
+    spec = importlib.util.spec_from_file_location(name, module_file)
+    if spec is None or spec.loader is None:
+        raise ConfigurationError("cannot import this file as a module", path=module_file)
+    module = importlib.util.module_from_spec(spec)
+    # Registered under its unique name while it runs: dataclasses and pydantic look their
+    # module up in sys.modules.
+    sys.modules[name] = module
+    added = str(directory) not in sys.path
+    if added:
+        sys.path.insert(0, str(directory))
+    try:
+        spec.loader.exec_module(module)
+    except OwlClawError as exc:
+        sys.modules.pop(name, None)
+        if getattr(exc, "path", None) is None:
+            exc.path = str(module_file)
+        raise
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise ConfigurationError(
+            f"importing the app failed: {type(exc).__name__}: {exc}",
+            path=module_file,
+            line=_error_line(exc, module_file),
+        ) from exc
+    finally:
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(str(directory))
+    return module
+
+
+def _error_line(exc: BaseException, module_file: Path) -> int | None:
+    if isinstance(exc, SyntaxError):
+        return exc.lineno
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename).resolve() == module_file:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
