@@ -19,9 +19,12 @@ _LAZY: dict[str, str] = {
     "CircuitBreaker": "owlclaw_runtime.breaker",
     "CronGovernance": "owlclaw_runtime.governance",
     "CronTriggerRegistry": "owlclaw_runtime.triggers.registry",
+    "FocusManager": "owlclaw_runtime.agent.focus",
     "OwlClawApp": "owlclaw_runtime.app",
     "PipelineRunFailed": "owlclaw_runtime.pipeline",
     "RetryStrategy": "owlclaw_runtime.retry",
+    "build_agent_prompt": "owlclaw_runtime.agent.focus",
+    "load_app": "owlclaw_runtime.loader",
 }
 
 
