@@ -116,16 +116,14 @@ engine_env() {
   export LITE_RUNTIME_PORT="$RUNTIME_PORT"
 }
 
-psql_su() { su postgres -c "psql -h $PG_HOST -p $PG_PORT -qtAX $*" 2>/dev/null || psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -qtAX "$@"; }
-
 ensure_database() {
   local q
   q=$(su postgres -c "psql -p $PG_PORT -qtAX -c \"SELECT 1 FROM pg_roles WHERE rolname='hatchet'\"")
   [ "$q" = 1 ] || su postgres -c "psql -p $PG_PORT -qtAX -c \"CREATE ROLE hatchet LOGIN PASSWORD 'hatchet'\""
   q=$(su postgres -c "psql -p $PG_PORT -qtAX -c \"SELECT 1 FROM pg_database WHERE datname='hatchet'\"")
   [ "$q" = 1 ] || su postgres -c "psql -p $PG_PORT -qtAX -c 'CREATE DATABASE hatchet OWNER hatchet'"
-  # btree_gist is needed by a migration; trusted, but create it as superuser to be sure.
-  su postgres -c "psql -p $PG_PORT -d hatchet -qtAX -c 'CREATE EXTENSION IF NOT EXISTS btree_gist'" >/dev/null
+  # A migration runs `CREATE EXTENSION btree_gist` itself (a trusted extension, so the owner
+  # may); hatchet's role therefore must own the database, which it does.
 }
 
 pid_alive() { [ -f "$STATE/lite.pid" ] && kill -0 "$(cat "$STATE/lite.pid")" 2>/dev/null; }
