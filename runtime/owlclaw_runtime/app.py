@@ -125,10 +125,15 @@ class OwlClawApp:
 
     @property
     def agent(self) -> AgentRuntime | None:
-        """The agent runtime, imported on first use when configured by path."""
+        """The agent runtime, imported on first use when configured by path. An agent with a
+        ``bind(app)`` method (``OpenAIAgent``) is bound to this app on load, so it can offer the
+        trigger's legacy job as a tool and find the app's ``skills/`` directory."""
         if not self._agent_loaded:
             self._agent = load_agent(self._agent_spec)
             self._agent_loaded = True
+            bind = getattr(self._agent, "bind", None)
+            if callable(bind):
+                bind(self)
         return self._agent
 
     @agent.setter
