@@ -528,6 +528,13 @@ class Pipeline:
                 return ExecutionStatus.FALLBACK
             raise
         except Exception as agent_error:
+            if _legacy_job_done(agent_error):
+                # The agent ran the legacy job through its tool and it succeeded before the
+                # agent run failed: running the fallback now would run the job twice.
+                execution.error_message = redact(
+                    f"agent failed after running the legacy job: {_describe(agent_error)}"
+                )
+                return ExecutionStatus.FALLBACK
             if config.fallback_strategy == "never" or not has_fallback:
                 raise
             log.warning(
@@ -556,6 +563,10 @@ class Pipeline:
         raw = await self._with_timeout(call, config)
         result = normalize_agent_result(raw)
         execution.agent_run_id = result.run_id or execution.agent_run_id
+        if result.details.get("legacy_job_ran"):
+            # The agent ran the legacy job (OpenAIAgent's run_legacy_job tool): keep its exit
+            # code and output like a fallback's.
+            self._copy_legacy_result(execution, _LegacyOutcome.from_details(result.details))
         # Every attempt costs money, retries included: accumulate.
         execution.llm_calls += result.llm_calls
         execution.tokens_in += result.tokens_in
@@ -635,6 +646,24 @@ class Pipeline:
                 getattr(observer, method)(*args)
             except Exception:
                 log.exception("observer %r failed in %s; ignored", observer, method)
+
+
+@dataclass(frozen=True)
+class _LegacyOutcome:
+    exit_code: int | None
+    output_tail: str | None
+
+    @classmethod
+    def from_details(cls, details: dict[str, Any]) -> _LegacyOutcome:
+        code, tail = details.get("exit_code"), details.get("output_tail")
+        return cls(code if isinstance(code, int) else None, tail if isinstance(tail, str) else None)
+
+
+def _legacy_job_done(exc: BaseException) -> bool:
+    """Whether a failed agent run had already run the legacy job successfully."""
+    result = getattr(exc, "result", None)
+    details = getattr(result, "details", None)
+    return isinstance(details, dict) and details.get("legacy_job_succeeded") is True
 
 
 def _describe(exc: BaseException) -> str:
