@@ -1,0 +1,356 @@
+"""Governance: cooldown, local-day limits (DST), the half-open breaker, concurrency, priority.
+Skipped runs, manual-trigger bookkeeping and management events are never counted."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from runtime_helpers import Clock, RecordingObserver, ScriptedAgent, new_app
+
+from owlclaw_runtime.agent.base import AgentResult
+from owlclaw_runtime.governance import local_day_bounds
+from owlclaw_runtime.ledger import LedgerStore
+from owlclaw_runtime.triggers.models import ExecutionStatus
+
+AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def _statuses(results: list[Any]) -> list[tuple[str, str | None]]:
+    return [(r.status.value, r.skip_reason) for r in results]
+
+
+async def test_cooldown_counts_from_the_last_success(ledger_store: LedgerStore) -> None:
+    app, clock, _ = new_app(ledger_store)
+    outcomes = [OSError("x"), None, None, None]
+
+    def job() -> None:
+        item = outcomes.pop(0)
+        if item is not None:
+            raise item
+
+    app.cron_registry.register(
+        "job",
+        "* * * * *",
+        fallback_handler=job,
+        migration_weight=0.0,
+        cooldown_seconds=600,
+        retry_on_failure=False,
+    )
+    (failed,) = await app.dispatch("job", scheduled_at=clock())
+    clock.advance(seconds=60)
+    (ok,) = await app.dispatch("job", scheduled_at=clock())  # a failure starts no cooldown
+    clock.advance(seconds=60)
+    (cooling,) = await app.dispatch("job", scheduled_at=clock())
+    clock.advance(seconds=600)
+    (again,) = await app.dispatch("job", scheduled_at=clock())
+    assert _statuses([failed, ok, cooling, again]) == [
+        ("failed", None),
+        ("fallback", None),
+        ("skipped", "cooldown"),
+        ("fallback", None),
+    ]
+    assert cooling.governance_checks["cooldown"]["passed"] is False
+    assert cooling.governance_checks["cooldown"]["elapsed_seconds"] == pytest.approx(60)
+
+
+async def test_skipped_runs_start_no_cooldown_and_do_not_count(ledger_store: LedgerStore) -> None:
+    app, clock, _ = new_app(ledger_store)
+    app.cron_registry.register(
+        "job",
+        "* * * * *",
+        fallback_handler=lambda: None,
+        migration_weight=0.0,
+        cooldown_seconds=600,
+        max_daily_runs=1,
+    )
+    await app.cron_registry.pause_trigger("job")
+    for _ in range(12):
+        (r,) = await app.dispatch("job", scheduled_at=clock())
+        assert r.skip_reason == "paused"
+    await app.cron_registry.resume_trigger("job")
+    (r,) = await app.dispatch("job", scheduled_at=clock())
+    assert r.status == ExecutionStatus.FALLBACK
+    assert ledger_store.get_breaker("job").state == "closed"
+
+
+async def test_manual_runs_bypass_frequency_limits(ledger_store: LedgerStore) -> None:
+    app, clock, _ = new_app(ledger_store)
+    app.cron_registry.register(
+        "job",
+        "* * * * *",
+        fallback_handler=lambda: None,
+        migration_weight=0.0,
+        cooldown_seconds=3600,
+        max_daily_runs=1,
+    )
+    (first,) = await app.dispatch("job", scheduled_at=clock())
+    execution_id = await app.cron_registry.trigger_now("job")
+    manual = ledger_store.get_execution(execution_id)
+    assert first.status == ExecutionStatus.FALLBACK
+    assert manual is not None and manual.status == ExecutionStatus.FALLBACK
+    assert manual.governance_checks["cooldown"]["bypassed"] == "manual"
+    (limited,) = await app.dispatch("job", scheduled_at=clock())
+    assert limited.skip_reason == "cooldown"
+
+
+async def test_daily_runs_follow_the_local_day_across_dst(ledger_store: LedgerStore) -> None:
+    # 2026-03-08 is the US spring-forward day: New York's local day is 23 hours long,
+    # from 05:00 UTC to 04:00 UTC the next day.
+    clock = Clock(datetime(2026, 3, 8, 5, 30, tzinfo=UTC))  # 00:30 EST
+    app, _, _ = new_app(ledger_store, clock=clock)
+    app.cron_registry.register(
+        "job",
+        "* * * * *",
+        fallback_handler=lambda: None,
+        migration_weight=0.0,
+        timezone="America/New_York",
+        max_daily_runs=2,
+    )
+    results = []
+    for hours in (0, 1, 1):  # 00:30, 01:30 EST, 03:30 EDT: the third is over the limit
+        clock.advance(hours=hours)
+        results += await app.dispatch("job", scheduled_at=clock())
+    assert _statuses(results) == [
+        ("fallback", None),
+        ("fallback", None),
+        ("skipped", "max_daily_runs"),
+    ]
+    assert results[2].governance_checks["daily_runs"]["day_start"] == "2026-03-08T05:00:00+00:00"
+    # 03:59 UTC on the 9th is still the 8th in New York (23:59 EDT)
+    clock.set(datetime(2026, 3, 9, 3, 59, tzinfo=UTC))
+    (still,) = await app.dispatch("job", scheduled_at=clock())
+    assert still.skip_reason == "max_daily_runs"
+    # 04:00 UTC is local midnight of the 9th: a new day (a UTC day would have started at 00:00)
+    clock.set(datetime(2026, 3, 9, 4, 0, tzinfo=UTC))
+    (fresh,) = await app.dispatch("job", scheduled_at=clock())
+    assert fresh.status == ExecutionStatus.FALLBACK
+
+
+async def test_daily_cost_limit(ledger_store: LedgerStore) -> None:
+    agent = ScriptedAgent(default=AgentResult(run_id="x", status="completed", cost_usd=0.4))
+    app, clock, _ = new_app(ledger_store, agent=agent)
+    app.cron_registry.register("job", "* * * * *", migration_weight=1.0, max_daily_cost=1.0)
+    results = []
+    for _ in range(4):
+        results += await app.dispatch("job", scheduled_at=clock())
+        clock.advance(minutes=1)
+    assert _statuses(results) == [("success", None)] * 3 + [("skipped", "max_daily_cost")]
+    assert results[3].governance_checks["daily_cost"]["cost_usd"] == pytest.approx(1.2)
+
+
+@pytest.mark.parametrize(
+    ("instant", "zone", "hours"),
+    [
+        (datetime(2026, 3, 8, 12, tzinfo=UTC), "America/New_York", 23),
+        (datetime(2026, 11, 1, 12, tzinfo=UTC), "America/New_York", 25),
+        (datetime(2026, 3, 29, 12, tzinfo=UTC), "Europe/London", 23),
+        (datetime(2026, 6, 1, 12, tzinfo=UTC), "Asia/Tokyo", 24),
+    ],
+)
+def test_local_day_bounds(instant: datetime, zone: str, hours: int) -> None:
+    start, end = local_day_bounds(instant, zone)
+    assert start <= instant < end
+    assert end - start == timedelta(hours=hours)
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)))
+def test_local_day_bounds_always_contain_the_instant(naive: datetime) -> None:
+    instant = naive.replace(tzinfo=UTC)
+    for zone in ("America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"):
+        start, end = local_day_bounds(instant, zone)
+        assert start <= instant < end
+        assert timedelta(hours=22) <= end - start <= timedelta(hours=26)
+
+
+async def test_breaker_opens_half_opens_and_closes(ledger_store: LedgerStore) -> None:
+    recorder = RecordingObserver()
+    app, clock, _ = new_app(ledger_store, observers=[recorder])
+    healthy = {"ok": False}
+
+    def job() -> None:
+        if not healthy["ok"]:
+            raise OSError("down")
+
+    app.cron_registry.register(
+        "job",
+        "* * * * *",
+        fallback_handler=job,
+        migration_weight=0.0,
+        retry_on_failure=False,
+        breaker_window=4,
+        breaker_threshold=0.5,
+        breaker_recovery_seconds=300,
+    )
+
+    async def tick() -> Any:
+        clock.advance(minutes=1)
+        (r,) = await app.dispatch("job", scheduled_at=clock())
+        return r
+
+    results = [await tick() for _ in range(4)]
+    assert [r.status.value for r in results] == ["failed"] * 4
+    assert ledger_store.get_breaker("job").state == "open"
+    blocked = await tick()
+    assert blocked.skip_reason == "breaker_open"
+    # skipped rows while open do not count, and time heals: after 300 s one trial runs
+    clock.advance(seconds=300)
+    trial = await tick()
+    assert trial.status == ExecutionStatus.FAILED
+    assert trial.governance_checks["breaker"]["state"] == "half_open"
+    assert ledger_store.get_breaker("job").state == "open"  # failed trial re-opens
+    clock.advance(seconds=300)
+    healthy["ok"] = True
+    trial2 = await tick()
+    assert trial2.status == ExecutionStatus.FALLBACK
+    assert ledger_store.get_breaker("job").state == "closed"
+    # a fresh window: one failure after closing does not re-open it
+    healthy["ok"] = False
+    await tick()
+    assert ledger_store.get_breaker("job").state == "closed"
+    assert recorder.names("breaker") == [
+        ("closed", "open"),
+        ("open", "half_open"),
+        ("half_open", "open"),
+        ("open", "half_open"),
+        ("half_open", "closed"),
+    ]
+    actions = [e.action for e in ledger_store.events("job")]
+    assert actions[:2] == ["breaker_closed", "breaker_half_open"]
+
+
+async def test_breaker_state_survives_a_new_app(ledger_store: LedgerStore) -> None:
+    app, clock, _ = new_app(ledger_store)
+
+    def boom() -> None:
+        raise OSError("x")
+
+    kw = dict(
+        fallback_handler=boom,
+        migration_weight=0.0,
+        retry_on_failure=False,
+        breaker_window=2,
+        breaker_threshold=1.0,
+    )
+    app.cron_registry.register("job", "* * * * *", **kw)
+    await app.dispatch("job", scheduled_at=clock(), runs=2)
+    app2, _, _ = new_app(ledger_store, clock=clock)
+    app2.cron_registry.register("job", "* * * * *", **kw)
+    (r,) = await app2.dispatch("job", scheduled_at=clock())
+    assert r.skip_reason == "breaker_open"
+    assert app2.cron_registry.get_trigger_status("job")["breaker"]["state"] == "open"
+
+
+async def test_breaker_needs_a_full_window(ledger_store: LedgerStore) -> None:
+    app, clock, _ = new_app(ledger_store)
+
+    def boom() -> None:
+        raise OSError("x")
+
+    app.cron_registry.register(
+        "job", "* * * * *", fallback_handler=boom, migration_weight=0.0, retry_on_failure=False
+    )
+    await app.dispatch("job", scheduled_at=clock(), runs=9)
+    assert ledger_store.get_breaker("job").state == "closed"
+    await app.dispatch("job", scheduled_at=clock(), runs=1)
+    assert ledger_store.get_breaker("job").state == "open"
+
+
+async def test_overlap_skip(ledger_store: LedgerStore) -> None:
+    app, clock, _ = new_app(ledger_store)
+    gate = asyncio.Event()
+
+    async def job() -> None:
+        await gate.wait()
+
+    app.cron_registry.register(
+        "job",
+        "* * * * *",
+        fallback_handler=job,
+        migration_weight=0.0,
+        max_concurrency=1,
+        overlap_policy="skip",
+    )
+    first = asyncio.create_task(app.dispatch("job", scheduled_at=clock()))
+    await asyncio.sleep(0.05)
+    (second,) = await app.dispatch("job", scheduled_at=clock())
+    gate.set()
+    (done,) = await first
+    assert second.skip_reason == "overlap" and done.status == ExecutionStatus.FALLBACK
+    assert second.governance_checks["concurrency"]["running"] == 1
+
+
+@pytest.mark.parametrize(("policy", "peak"), [("queue", 1), ("allow", 3)])
+async def test_overlap_queue_and_allow(ledger_store: LedgerStore, policy: str, peak: int) -> None:
+    app, clock, _ = new_app(ledger_store)
+    running = {"now": 0, "peak": 0}
+
+    async def job() -> None:
+        running["now"] += 1
+        running["peak"] = max(running["peak"], running["now"])
+        await asyncio.sleep(0.03)
+        running["now"] -= 1
+
+    app.cron_registry.register(
+        "job",
+        "* * * * *",
+        fallback_handler=job,
+        migration_weight=0.0,
+        max_concurrency=1,
+        overlap_policy=policy,
+    )
+    results = await asyncio.gather(*(app.dispatch("job", scheduled_at=clock()) for _ in range(3)))
+    assert [r.status for (r,) in results] == [ExecutionStatus.FALLBACK] * 3
+    assert running["peak"] == peak
+
+
+async def test_global_slots_go_to_higher_priority_first(ledger_store: LedgerStore) -> None:
+    app, clock, _ = new_app(ledger_store, max_concurrent=1)
+    order: list[str] = []
+    gate = asyncio.Event()
+
+    async def blocker() -> None:
+        await gate.wait()
+
+    app.cron_registry.register(
+        "blocker", "* * * * *", fallback_handler=blocker, migration_weight=0.0
+    )
+    for name, priority in (("low", 0), ("mid", 5), ("high", 10), ("low2", 0)):
+        app.cron_registry.register(
+            name,
+            "* * * * *",
+            fallback_handler=lambda *, n=name: order.append(n),
+            migration_weight=0.0,
+            priority=priority,
+        )
+    first = asyncio.create_task(app.dispatch("blocker", scheduled_at=clock()))
+    await asyncio.sleep(0.05)
+    waiting = []
+    for name in ("low", "mid", "high", "low2"):
+        waiting.append(asyncio.create_task(app.dispatch(name, scheduled_at=clock())))
+        await asyncio.sleep(0.02)  # all are queued on the global slot, in this order
+    assert order == []
+    gate.set()
+    await asyncio.gather(first, *waiting)
+    assert order == ["high", "mid", "low", "low2"]
+
+
+async def test_global_limit_caps_executions_in_flight(ledger_store: LedgerStore) -> None:
+    app, clock, _ = new_app(ledger_store, max_concurrent=3)
+    running = {"now": 0, "peak": 0}
+
+    async def job() -> None:
+        running["now"] += 1
+        running["peak"] = max(running["peak"], running["now"])
+        await asyncio.sleep(0.02)
+        running["now"] -= 1
+
+    for i in range(8):
+        app.cron_registry.register(f"j{i}", "* * * * *", fallback_handler=job, migration_weight=0.0)
+    await asyncio.gather(*(app.dispatch(f"j{i}", scheduled_at=clock()) for i in range(8)))
+    assert running["peak"] == 3
+    assert len(ledger_store.history(limit=100)) == 8
