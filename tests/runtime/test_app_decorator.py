@@ -7,11 +7,10 @@ import inspect
 from pathlib import Path
 
 import pytest
-from runtime_helpers import RecordingBackend, ScriptedAgent, new_app
-
 from owlclaw_runtime.app import OwlClawApp
 from owlclaw_runtime.errors import ConfigurationError
 from owlclaw_runtime.ledger import LedgerStore, TriggerState
+from runtime_helpers import RecordingBackend, ScriptedAgent, new_app
 
 
 def test_name_description_and_fallback_default_to_the_function(ledger_store: LedgerStore) -> None:

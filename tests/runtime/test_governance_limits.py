@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from runtime_helpers import Clock, RecordingObserver, ScriptedAgent, new_app
-
 from owlclaw_runtime.agent.base import AgentResult
 from owlclaw_runtime.governance import local_day_bounds
 from owlclaw_runtime.ledger import LedgerStore
 from owlclaw_runtime.triggers.models import ExecutionStatus
+from runtime_helpers import Clock, RecordingObserver, ScriptedAgent, new_app
 
 AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

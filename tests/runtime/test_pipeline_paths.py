@@ -9,17 +9,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from owlclaw_runtime.agent.base import AgentResult
+from owlclaw_runtime.ledger import LedgerStore, TriggerState
+from owlclaw_runtime.pipeline import PipelineRunFailed, normalize_agent_result
+from owlclaw_runtime.triggers.models import ExecutionStatus
 from runtime_helpers import (
     ExplodingObserver,
     RecordingObserver,
     ScriptedAgent,
     new_app,
 )
-
-from owlclaw_runtime.agent.base import AgentResult
-from owlclaw_runtime.ledger import LedgerStore, TriggerState
-from owlclaw_runtime.pipeline import PipelineRunFailed, normalize_agent_result
-from owlclaw_runtime.triggers.models import ExecutionStatus
 
 AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 FAILED = AgentResult(run_id="r-failed", status="failed", error="model said no")
@@ -135,7 +134,7 @@ async def test_failed_agent_result_is_a_failure_handled_by_strategy(
     ledger_store: LedgerStore, strategy: str, status: str, fallback_runs: int
 ) -> None:
     agent = ScriptedAgent(default=FAILED)
-    app, _, sleep = _app(ledger_store, agent=agent)
+    app, _, _ = _app(ledger_store, agent=agent)
     ran: list[int] = []
 
     @app.cron("0 * * * *", migration_weight=1.0, fallback_strategy=strategy, retry_on_failure=False)
