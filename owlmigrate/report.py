@@ -437,9 +437,14 @@ def _jobs_of(app_or_jobs: Any, store: LedgerStore, tenant_id: str) -> dict[str, 
 
 
 def _agent_configured(app_or_jobs: Any) -> bool | None:
+    """Whether the app has an agent; None when unknown (no app, or an agent that cannot be
+    loaded here, e.g. without its API settings: the figures are still worth reporting)."""
     if getattr(app_or_jobs, "cron_registry", None) is None:
         return None
-    return getattr(app_or_jobs, "agent", None) is not None
+    try:
+        return app_or_jobs.agent is not None
+    except Exception:
+        return None
 
 
 def build_report(

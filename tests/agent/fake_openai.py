@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -90,6 +91,8 @@ class FakeOpenAI:
     """The running server: ``url`` is the base URL (``http://127.0.0.1:PORT/v1``)."""
 
     replies: deque[Reply] = field(default_factory=deque)
+    # answers a request when no scripted reply is queued (request body -> reply)
+    responder: Callable[[dict[str, Any]], Reply] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
@@ -115,6 +118,8 @@ class FakeOpenAI:
                     fake.requests.append(json.loads(data))
                     fake.headers.append(dict(self.headers.items()))
                     reply = fake.replies.popleft() if fake.replies else None
+                    if reply is None and fake.responder is not None:
+                        reply = fake.responder(fake.requests[-1])
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     self._send(404, b'{"error": {"message": "not found"}}')
                     return
