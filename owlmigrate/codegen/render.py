@@ -1,0 +1,559 @@
+"""Render a scan plan into a generated app directory (pure: returns file contents).
+
+Layout choices (documented in docs/workflow.md):
+
+- **One app module per host**, ``owlclaw_app.py``: a host's jobs share one cron daemon, one time
+  zone and one ledger, so they share one ``OwlClawApp``; ``owlmigrate run --app DIR`` then runs
+  the whole host.
+- **Periodic directories become one trigger per directory**, namely the trigger of the crontab
+  line that runs ``run-parts`` on it (Debian's ``/etc/crontab`` lines, Fedora's
+  ``/etc/cron.d/0hourly``). That trigger runs the same ``run-parts`` command at the same
+  expression, so its equivalence is exactly that line's, and cutover disables exactly that line.
+  The scripts inside are listed as covered by it. A directory driven by anacron stays in place.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args
+
+import jinja2
+import yaml
+
+from owlmigrate.atomic import sha256_bytes
+from owlmigrate.codegen.literals import (
+    Code,
+    md_fence,
+    md_text,
+    py_comment,
+    py_kwarg,
+    py_literal,
+    slug,
+)
+from owlmigrate.errors import FindingError
+
+MODULE_NAME = "owlclaw_app.py"
+MANIFEST_NAME = "owlmigrate.json"
+README_NAME = "README.md"
+FORMAT_VERSION = 1
+
+
+class PlanError(FindingError):
+    """The plan cannot be rendered (missing keys, duplicate job ids)."""
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What generate needs from one plan job, read tolerantly from the plan's JSON."""
+
+    raw: Mapping[str, Any]
+    index: int
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self.raw.get(key, default)
+        return default if value is None else value
+
+    @property
+    def id(self) -> str:
+        return str(self.raw["id"])
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One ``@app.cron`` rendered from a plan job."""
+
+    job_id: str
+    func: str
+    const: str
+    skill_dir: str
+    expression: str
+    source: str | None
+    line: int | None
+    span: list[int] | None
+    source_sha256: str | None
+    focus: list[str]
+    cron: list[Code]
+    legacy: list[Code]
+    comment: Code
+    job: Mapping[str, Any]
+    covers: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NotMigrated:
+    """A plan job left in place, with the reason."""
+
+    job_id: str
+    source: str | None
+    line: int | None
+    reason: str
+
+
+@dataclass
+class Rendering:
+    """Every generated file (path relative to the app directory → bytes) and what went where."""
+
+    files: dict[str, bytes]
+    triggers: list[Trigger]
+    not_migrated: list[NotMigrated]
+    manifest: dict[str, Any]
+
+
+def templates_dir() -> Path:
+    """``templates/`` in a source tree, or ``owlmigrate/_templates`` in an installed wheel."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "_templates", here.parent / "templates"):
+        if (candidate / "app.py.j2").is_file():
+            return candidate
+    raise FileNotFoundError("owlmigrate templates not found (templates/ or owlmigrate/_templates)")
+
+
+def _finalize(value: object) -> object:
+    # Structural guarantee: a template can print only text a safe renderer produced.
+    if isinstance(value, Code):
+        return value
+    raise TypeError(f"template tried to print unrendered {type(value).__name__}: {value!r:.60}")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        finalize=_finalize,
+    )
+    env.filters["py"] = py_literal
+    env.filters["comment"] = py_comment
+    env.filters["md"] = md_text
+    env.filters["fence"] = md_fence
+    return env
+
+
+# ---------------------------------------------------------------------------------------------
+# What can become a trigger
+
+
+_RUN_PARTS = re.compile(r"run-parts\b[^;|&)]*?(/\S*cron\.(?:hourly|daily|weekly|monthly))")
+_FLOCK = re.compile(r"(?:^|[\s;&|(])(?:/usr/bin/)?flock\s+(?P<opts>(?:-\S+\s+)*)")
+_RUN_ONE = re.compile(r"(?:^|[\s;&|(])(?:/usr/bin/)?run-one\s")
+
+
+def runtime_dialects() -> tuple[str, ...]:
+    """The dialects the runtime's ``CronTriggerConfig`` accepts."""
+    from owlclaw_runtime.triggers.models import Dialect
+
+    return tuple(get_args(Dialect))
+
+
+def _schedule_problem(job: JobView) -> str | None:
+    expression = str(job.get("schedule", ""))
+    dialect = str(job.get("dialect", "debian"))
+    try:
+        from owlclaw_runtime.schedule import parse
+    except ImportError:  # the cron model is a sibling package; without it nothing can run
+        return "the runtime cron model (owlclaw_runtime.schedule) is not installed"
+    try:
+        parse(expression, dialect=dialect)
+    except Exception as exc:  # CronSyntaxError and friends: the daemon rejects the line
+        return f"the daemon rejects this schedule: {exc}"
+    return None
+
+
+def why_not(job: JobView, sources: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The reason a plan job cannot become a trigger, or None when it can."""
+    kind = job.get("kind", "cron")
+    if kind == "reboot":
+        return "@reboot runs when the daemon starts, not at a time (cron-semantics 6.4.6)"
+    if kind == "anacron":
+        return "anacron jobs run from timestamps and uptime, not the clock (cron-semantics 6.4.6)"
+    if not job.get("enabled", True):
+        return "commented out in its source: nothing runs today, so nothing is migrated"
+    source = sources.get(str(job.get("source", "")))
+    if source is not None and source.get("runs") is False:
+        return f"the daemon ignores its source ({source.get('reason') or 'not loaded'})"
+    env = job.get("env", {}) or {}
+    if (
+        isinstance(env, Mapping)
+        and "RANDOM_DELAY" in env
+        and str(job.get("dialect")).startswith("cronie")
+    ):
+        return "cronie RANDOM_DELAY picks random instants per daemon start (cron-semantics 6.4.5)"
+    if "~" in str(job.get("schedule", "")):
+        return "random '~' ranges are re-drawn on every reload (cron-semantics 6.4.5)"
+    dialect = str(job.get("dialect", "debian"))
+    if dialect not in runtime_dialects():
+        return f"dialect {dialect!r} is not one the runtime's triggers accept {runtime_dialects()}"
+    return _schedule_problem(job)
+
+
+def overlap_settings(command: str) -> dict[str, Any]:
+    """Concurrency from the job's own overlap guard: ``flock -n``/``run-one`` skip a run while one
+    is going; a blocking ``flock`` queues it; without a guard cron lets runs overlap."""
+    match = _FLOCK.search(command)
+    if match:
+        opts = match.group("opts")
+        nonblocking = re.search(
+            r"(?:^|\s)-(?:[a-zA-Z]*n[a-zA-Z]*|-nonblock|w|-wait|-timeout)\b", " " + opts
+        )
+        policy = "skip" if nonblocking else "queue"
+        return {"max_concurrency": 1, "overlap_policy": policy}
+    if _RUN_ONE.search(command):
+        return {"max_concurrency": 1, "overlap_policy": "skip"}
+    return {"overlap_policy": "allow"}
+
+
+# Words that only wrap the real program (lock, priority, timeout, privilege, directory).
+_WRAPPERS = frozenset(
+    {
+        "flock",
+        "nice",
+        "ionice",
+        "timeout",
+        "run-one",
+        "sudo",
+        "su",
+        "env",
+        "cd",
+        "chronic",
+        "setlock",
+        "lockrun",
+        "nohup",
+        "exec",
+        "test",
+        "[",
+        "true",
+        "command",
+    }
+)
+
+
+def _call_names(job: JobView, *, programs_only: bool = False) -> list[str]:
+    names: list[str] = []
+    for call in job.get("calls", []) or []:
+        if isinstance(call, str):
+            name = call
+        elif isinstance(call, Mapping):
+            if programs_only and call.get("kind") in ("guard", "wrapper", "builtin"):
+                continue
+            name = str(call.get("program") or call.get("name") or call.get("path") or "")
+        else:
+            continue
+        if name:
+            names.append(name)
+    return names
+
+
+def derive_focus(job: JobView) -> list[str]:
+    """Focus tags for the agent: the programs the analysis found the job calling, else the
+    command's first word; at most five, as slugs."""
+    tags: list[str] = []
+    for name in _call_names(job, programs_only=True):
+        tag = slug(Path(name.split()[0] if name.split() else name).name)
+        if tag not in tags:
+            tags.append(tag)
+    if not tags:
+        try:
+            words = shlex.split(str(job.get("command", "")))
+        except ValueError:
+            words = str(job.get("command", "")).split()
+        skip_operand = False
+        for word in words:
+            base = Path(word).name
+            if (
+                word.startswith("-")
+                or "=" in word
+                or base in _WRAPPERS
+                or not slug(base).strip("0123456789_")
+            ):
+                # flock and friends take a lock file (cd a directory) before the real command.
+                skip_operand = skip_operand or base in ("flock", "setlock", "lockrun", "cd", "test")
+                continue
+            if word in ("&&", "||", ";", "(", ")", "|"):
+                skip_operand = False
+                continue
+            if skip_operand:
+                skip_operand = False
+                continue
+            tags.append(slug(base))
+            break
+    return tags[:5] or ["job"]
+
+
+def _identifier(base: str, taken: set[str]) -> str:
+    name = base
+    counter = 2
+    while name in taken:
+        name = f"{base}_{counter}"
+        counter += 1
+    taken.add(name)
+    return name
+
+
+def _trigger(job: JobView, weight: float, shadow: bool, names: set[str]) -> Trigger:
+    job_slug = slug(job.id)
+    func = _identifier(f"job_{job_slug}", names)
+    const = f"LEGACY_{func.upper()}"
+    dialect = str(job.get("dialect", "debian"))
+    semantics = str(job.get("semantics") or "daemon")
+    command = str(job.get("command", ""))
+    description = str(job.get("description") or f"Legacy cron job {job.id}")
+    focus = derive_focus(job)
+    cron_args: list[tuple[str, Any]] = [
+        ("event_name", job.id),
+        ("description", description),
+        ("timezone", str(job.get("timezone", "UTC"))),
+        ("dialect", dialect),
+        ("semantics", semantics),
+    ]
+    if job.get("daemon_timezone") and job.get("daemon_timezone") != job.get("timezone", "UTC"):
+        cron_args.append(("daemon_timezone", str(job.get("daemon_timezone"))))
+    cron_args += [
+        ("focus", focus),
+        ("migration_weight", weight),
+        ("fallback_strategy", "on_failure"),
+        ("shadow", shadow),
+        # Governance that can never throttle the legacy cadence: cron has no cost, daily or
+        # cooldown limit, no timeout, and never retries or catches up a missed minute.
+        ("max_daily_runs", None),
+        ("cooldown_seconds", 0),
+        ("max_duration", None),
+        ("retry_on_failure", False),
+        ("catch_up", False),
+    ]
+    cron_args += list(overlap_settings(command).items())
+    env = job.get("env", {}) or {}
+    legacy_args: list[tuple[str, Any]] = [
+        ("stdin", job.raw.get("stdin")),
+        ("env", {str(k): str(v) for k, v in dict(env).items()}),
+        ("user", job.raw.get("user")),
+        ("dialect", dialect),
+        ("timeout", None),
+    ]
+    expression = str(job.get("schedule", ""))
+    cron = [Code(py_literal(expression, 4))] + [py_kwarg(k, v) for k, v in cron_args]
+    legacy = [Code(py_literal(command, 4))] + [py_kwarg(k, v) for k, v in legacy_args]
+    source = job.raw.get("source")
+    line = job.raw.get("line")
+    where = f"{source}:{line}" if source is not None else job.id
+    span = job.raw.get("span")
+    return Trigger(
+        job_id=job.id,
+        func=Code(func),
+        const=Code(const),
+        skill_dir=func.removeprefix("job_"),
+        expression=expression,
+        source=None if source is None else str(source),
+        line=None if line is None else int(line),
+        span=None if span is None else [int(span[0]), int(span[1])],
+        source_sha256=job.raw.get("source_sha256"),
+        focus=focus,
+        cron=cron,
+        legacy=legacy,
+        comment=py_comment(f"{where}: {expression}"),
+        job=job.raw,
+    )
+
+
+def _periodic_driver(jobs: list[JobView], directory: str) -> JobView | None:
+    for job in jobs:
+        if job.get("kind", "cron") != "cron":
+            continue
+        match = _RUN_PARTS.search(str(job.get("command", "")))
+        if match and match.group(1).rstrip("/").endswith(directory.rstrip("/").lstrip(".")):
+            return job
+    return None
+
+
+def _periodic_dir(job: JobView) -> str:
+    source = str(job.get("source", ""))
+    return str(Path("/" + source.lstrip("/")).parent) if source else ""
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def render(
+    plan: Mapping[str, Any],
+    *,
+    plan_path: str | None = None,
+    weights: Mapping[str, float] | None = None,
+    shadows: Mapping[str, bool] | None = None,
+) -> Rendering:
+    """Render every file of the app directory for ``plan``.
+
+    ``weights`` and ``shadows`` carry the journal's current state per job so that regenerating
+    after a cutover or step reproduces the module the codemods left (rerunning is a no-op).
+    """
+    weights = weights or {}
+    shadows = shadows or {}
+    raw_jobs = plan.get("jobs")
+    if not isinstance(raw_jobs, list):
+        raise PlanError("the plan has no 'jobs' list", path=plan_path)
+    jobs: list[JobView] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_jobs):
+        if (
+            not isinstance(raw, Mapping)
+            or not isinstance(raw.get("id"), str)
+            or not raw["id"].strip()
+        ):
+            raise PlanError(f"job #{index + 1} has no 'id'", path=plan_path)
+        if raw["id"] != raw["id"].strip():
+            raise PlanError(f"job id {raw['id']!r} has surrounding blanks", path=plan_path)
+        if raw["id"] in seen:
+            raise PlanError(f"duplicate job id {raw['id']!r}", path=plan_path)
+        seen.add(raw["id"])
+        jobs.append(JobView(raw, index))
+    sources = {
+        str(s.get("path")): s for s in plan.get("sources", []) or [] if isinstance(s, Mapping)
+    }
+    host = plan.get("host", {}) or {}
+    root_name = Path(str(host.get("root") or "")).name
+    app_name = str(host.get("name") or host.get("hostname") or root_name or "localhost")
+
+    triggers: list[Trigger] = []
+    not_migrated: list[NotMigrated] = []
+    names: set[str] = set()
+    periodic: list[JobView] = []
+    for job in jobs:
+        if job.get("kind", "cron") == "periodic":
+            periodic.append(job)
+            continue
+        reason = why_not(job, sources)
+        if reason is not None:
+            not_migrated.append(
+                NotMigrated(job.id, job.raw.get("source"), job.raw.get("line"), reason)
+            )
+            continue
+        weight = float(weights.get(job.id, 0.0))
+        triggers.append(_trigger(job, weight, bool(shadows.get(job.id, True)), names))
+    by_id = {t.job_id: t for t in triggers}
+    for job in periodic:
+        directory = _periodic_dir(job)
+        driver = _periodic_driver(jobs, directory)
+        if driver is not None and driver.id in by_id:
+            by_id[driver.id].covers.append(job.id)
+            continue
+        if driver is not None:
+            reason = f"its directory runs from {driver.id}, which stays in place"
+        else:
+            reason = f"no crontab line runs {directory} at a fixed time (anacron or none)"
+        not_migrated.append(NotMigrated(job.id, job.raw.get("source"), job.raw.get("line"), reason))
+
+    env = _environment()
+    files: dict[str, bytes] = {}
+    module = env.get_template("app.py.j2").render(
+        app_name=py_literal(app_name), triggers=triggers, header=py_comment(app_name)
+    )
+    files[MODULE_NAME] = module.encode("utf-8")
+    for trigger in triggers:
+        files[f"skills/{trigger.skill_dir}/SKILL.md"] = _skill(env, trigger).encode("utf-8")
+    files[README_NAME] = (
+        env.get_template("README.md.j2")
+        .render(
+            app_name=md_text(app_name),
+            triggers=[_readme_row(t) for t in triggers],
+            not_migrated=[
+                {
+                    "job": md_text(n.job_id),
+                    "where": md_text(f"{n.source}:{n.line}" if n.source else "-"),
+                    "reason": md_text(n.reason),
+                }
+                for n in not_migrated
+            ],
+            module=Code(MODULE_NAME),
+        )
+        .encode("utf-8")
+    )
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "module": MODULE_NAME,
+        "attr": "app",
+        "plan": plan_path,
+        "root": host.get("root"),
+        "host": app_name,
+        "jobs": {
+            t.job_id: {
+                "job_id": t.job_id,
+                "source": t.source,
+                "line": t.line,
+                "source_sha256": t.source_sha256,
+                "span": t.span,
+                "module": MODULE_NAME,
+                "function": t.func,
+                "user": t.job.get("user"),
+                "covers": t.covers,
+                "fingerprint": _fingerprint(t),
+            }
+            for t in triggers
+        },
+        "not_migrated": [
+            {"job_id": n.job_id, "source": n.source, "line": n.line, "reason": n.reason}
+            for n in not_migrated
+        ],
+        "files": {name: sha256_bytes(data) for name, data in sorted(files.items())},
+    }
+    files[MANIFEST_NAME] = (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode("utf-8")
+    return Rendering(files=files, triggers=triggers, not_migrated=not_migrated, manifest=manifest)
+
+
+def _fingerprint(trigger: Trigger) -> str:
+    # What generate owns in a trigger; weight and shadow belong to step and cutover.
+    owned = [c for c in trigger.cron if not c.startswith(("migration_weight=", "shadow="))]
+    return sha256_bytes("\n".join(owned + trigger.legacy).encode("utf-8"))
+
+
+def _readme_row(trigger: Trigger) -> dict[str, Code]:
+    where = f"{trigger.source}:{trigger.line}" if trigger.source else "-"
+    return {
+        "event": md_text(trigger.job_id),
+        "schedule": md_text(trigger.expression),
+        "where": md_text(where),
+        "skill": md_text(f"skills/{trigger.skill_dir}/SKILL.md"),
+    }
+
+
+def _skill(env: jinja2.Environment, trigger: Trigger) -> str:
+    job = trigger.job
+    front = {
+        "name": trigger.job_id,
+        "description": str(job.get("description") or f"Legacy cron job {trigger.job_id}"),
+        "focus": trigger.focus,
+        "owlmigrate": {
+            "event_name": trigger.job_id,
+            "schedule": trigger.expression,
+            "timezone": str(job.get("timezone") or "UTC"),
+            "dialect": str(job.get("dialect") or "debian"),
+            "source": trigger.source,
+            "line": trigger.line,
+            "user": job.get("user"),
+        },
+    }
+    risks = []
+    for risk in job.get("risks", []) or []:
+        if isinstance(risk, Mapping):
+            risks.append(md_text(f"{risk.get('code', 'risk')}: {risk.get('message', '')}"))
+        else:
+            risks.append(md_text(risk))
+    calls = [md_text(name) for name in _call_names(JobView(job, 0))]
+    stdin = job.get("stdin")
+    return env.get_template("SKILL.md.j2").render(
+        front=Code(yaml.safe_dump(front, sort_keys=False, allow_unicode=False, width=1000)),
+        title=md_text(trigger.job_id),
+        description=md_text(front["description"]),
+        where=md_text(f"{trigger.source}:{trigger.line}" if trigger.source else "-"),
+        schedule=md_text(trigger.expression),
+        command=md_fence(str(job.get("command", "")), "sh"),
+        stdin=None if stdin is None else md_fence(str(stdin)),
+        calls=calls,
+        risks=risks,
+        covers=[md_text(c) for c in trigger.covers],
+    )

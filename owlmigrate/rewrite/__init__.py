@@ -1,0 +1,41 @@
+"""Rewrites: LibCST codemods on generated modules and byte-preserving crontab line edits."""
+
+from owlmigrate.rewrite.codemods import (
+    CodemodError,
+    CodemodResult,
+    SetCronKeyword,
+    read_cron_keyword,
+    set_cron_keyword,
+    set_shadow,
+    set_weight,
+    weight_code,
+)
+from owlmigrate.rewrite.crontab_edit import (
+    CrontabEditError,
+    LineEdit,
+    disable_lines,
+    disabled_spans,
+    is_disabled,
+    marker,
+    restore_lines,
+    strip_markers,
+)
+
+__all__ = [
+    "CodemodError",
+    "CodemodResult",
+    "CrontabEditError",
+    "LineEdit",
+    "SetCronKeyword",
+    "disable_lines",
+    "disabled_spans",
+    "is_disabled",
+    "marker",
+    "read_cron_keyword",
+    "restore_lines",
+    "set_cron_keyword",
+    "set_shadow",
+    "set_weight",
+    "strip_markers",
+    "weight_code",
+]

@@ -1,0 +1,137 @@
+"""Disable and restore migrated crontab lines on raw bytes.
+
+A migrated job's line is disabled by putting a marker comment in front of it:
+
+    30 2 * * * root /usr/local/bin/backup\\n
+    #owlmigrate:backup_db: 30 2 * * * root /usr/local/bin/backup\\n
+
+Every daemon takes a line whose first non-blank character is ``#`` as a comment (cronie and
+Debian ``skip_comments``; busybox's ``PARSE_EOL_COMMENTS`` cuts at any ``#``), so the marker
+disables the job and nothing else. Restoring removes exactly the marker bytes, so the line comes
+back byte for byte; every other byte of the file is never touched. A job spanning several
+physical lines (busybox joins lines ending in ``\\``) gets the marker on each of them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from owlmigrate.errors import FindingError
+
+MARKER_LEAD = b"#owlmigrate:"
+
+
+def marker(name: str) -> bytes:
+    """The comment prefix naming trigger ``name`` (percent-quoted: no blanks or newlines)."""
+    return MARKER_LEAD + quote(name, safe="").encode("ascii") + b": "
+
+
+@dataclass(frozen=True)
+class LineEdit:
+    """Disable the job of trigger ``name`` whose original bytes are ``data[start:end]``."""
+
+    name: str
+    start: int
+    end: int
+    original: bytes
+
+
+class CrontabEditError(FindingError):
+    """The crontab does not hold what the plan or the journal says it should."""
+
+
+def _line_starts(data: bytes, start: int, end: int) -> list[int]:
+    starts = [start]
+    index = data.find(b"\n", start, end)
+    while index != -1 and index + 1 < end:
+        starts.append(index + 1)
+        index = data.find(b"\n", index + 1, end)
+    return starts
+
+
+def disable_lines(data: bytes, edits: list[LineEdit], *, path: str = "<crontab>") -> bytes:
+    """Return ``data`` with each edit's line(s) commented out by its marker.
+
+    Raises :class:`CrontabEditError` when a span does not hold its original bytes or does not
+    start a line, or when two spans overlap.
+    """
+    ordered = sorted(edits, key=lambda e: e.start)
+    for before, after in itertools.pairwise(ordered):
+        if after.start < before.end:
+            raise CrontabEditError(f"jobs {before.name!r} and {after.name!r} overlap", path=path)
+    insertions: list[tuple[int, bytes]] = []
+    for edit in ordered:
+        line = data.count(b"\n", 0, edit.start) + 1
+        if data[edit.start : edit.end] != edit.original:
+            raise CrontabEditError(
+                f"the line of {edit.name!r} is not what scan found (file changed?)",
+                path=path,
+                line=line,
+            )
+        if edit.start > 0 and data[edit.start - 1 : edit.start] != b"\n":
+            raise CrontabEditError(f"the span of {edit.name!r} does not start a line", path=path)
+        tag = marker(edit.name)
+        insertions.extend((pos, tag) for pos in _line_starts(data, edit.start, edit.end))
+    out = bytearray()
+    cursor = 0
+    for pos, tag in insertions:
+        out += data[cursor:pos]
+        out += tag
+        cursor = pos
+    out += data[cursor:]
+    return bytes(out)
+
+
+def disabled_spans(data: bytes, name: str) -> list[tuple[int, int]]:
+    """Byte spans (newline included) of the lines that carry ``name``'s marker, in file order."""
+    tag = marker(name)
+    spans = []
+    pos = 0
+    while pos < len(data):
+        nl = data.find(b"\n", pos)
+        end = len(data) if nl == -1 else nl + 1
+        if data.startswith(tag, pos):
+            spans.append((pos, end))
+        pos = end
+    return spans
+
+
+def is_disabled(data: bytes, name: str) -> bool:
+    """Whether any line of ``data`` carries the marker of ``name``."""
+    return bool(disabled_spans(data, name))
+
+
+def restore_lines(
+    data: bytes, name: str, original: bytes | None = None, *, path: str = "<crontab>"
+) -> bytes:
+    """Remove ``name``'s markers; with ``original``, check the freed lines equal it byte for byte.
+
+    Idempotent: a file without the marker is returned unchanged.
+    """
+    tag = marker(name)
+    spans = disabled_spans(data, name)
+    if not spans:
+        return data
+    freed = b"".join(data[s + len(tag) : e] for s, e in spans)
+    if original is not None and freed != original:
+        raise CrontabEditError(
+            f"the disabled line of {name!r} was edited since cutover; refusing to restore it",
+            path=path,
+            line=data.count(b"\n", 0, spans[0][0]) + 1,
+        )
+    out = bytearray()
+    cursor = 0
+    for start, _end in spans:
+        out += data[cursor:start]
+        cursor = start + len(tag)
+    out += data[cursor:]
+    return bytes(out)
+
+
+def strip_markers(data: bytes, names: list[str]) -> bytes:
+    """``data`` with the markers of all ``names`` removed: what the file was before any cutover."""
+    for name in names:
+        data = restore_lines(data, name)
+    return data
