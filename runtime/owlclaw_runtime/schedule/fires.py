@@ -1,0 +1,302 @@
+"""Fire instants of a cron job in a time zone, under the daemon's DST semantics.
+
+Two semantics (cron-semantics.md section 3):
+
+* ``daemon``: cronie/Debian jobs evaluated in the daemon's own zone. A transcription of the
+  ``main()`` loop of cronie ``src/cron.c`` (Debian's is the same after its
+  ``Better-timeskip-handling`` patch): ``timeDiff = timeRunning - virtualTime`` in wall minutes;
+  1 runs this minute, 2..5 ("small") runs every job for each missed minute, 6..180 ("medium",
+  DST begins) runs wildcard jobs now and each skipped minute's fixed-time jobs, -180..0
+  ("negative", DST ends) runs only wildcard jobs, anything larger is a clock correction.
+* ``wallclock``: cronie ``CRON_TZ`` jobs and busybox: every real minute whose wall time matches.
+  For cronie, fixed-time ``CRON_TZ`` jobs due while the *daemon's* zone repeats an hour are lost
+  (``find_jobs`` is called with ``doNonWild=FALSE`` in the negative branch).
+
+Fast path: away from offset changes both semantics equal plain matching, so days and hours that
+cannot match are skipped; only windows around an offset change are simulated minute by minute
+(and cached).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from owlclaw_runtime.errors import ConfigurationError
+from owlclaw_runtime.schedule.match import Matcher
+from owlclaw_runtime.schedule.parse import parse
+from owlclaw_runtime.schedule.spec import CronSpec, UnsupportedScheduleError, canonical_dialect
+from owlclaw_runtime.schedule.zones import ZoneTransitions, zone
+
+SEMANTICS: tuple[str, ...] = ("daemon", "wallclock")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY = 1440
+_CHUNK = 366 * _DAY  # next/prev walk a year at a time
+_HORIZON_YEARS = 401  # the Gregorian calendar repeats every 400 years
+_LARGE = 180  # cron.c: timeDiff beyond +-3*MINUTE_COUNT is a clock correction
+
+
+def _utc_minute_floor(value: datetime) -> int:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"datetime {value.isoformat()} must be timezone-aware")
+    return math.floor((value - EPOCH).total_seconds() / 60)
+
+
+def _utc_minute_ceil(value: datetime) -> int:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"datetime {value.isoformat()} must be timezone-aware")
+    return math.ceil((value - EPOCH).total_seconds() / 60)
+
+
+def minute_to_datetime(u: int) -> datetime:
+    """The UTC-aware datetime of UTC minute ``u`` (minutes since the epoch)."""
+    return EPOCH + timedelta(minutes=u)
+
+
+class Schedule:
+    """One cron job's exact fire instants in UTC, with multiplicity.
+
+    ``semantics`` defaults to ``wallclock`` for busybox (it matches every real minute) and to
+    ``daemon`` otherwise. ``daemon_timezone`` only matters for cronie ``CRON_TZ`` jobs
+    (``wallclock`` on a cronie dialect); ``None`` means the daemon runs in ``timezone``.
+    """
+
+    def __init__(
+        self,
+        expression: str | CronSpec,
+        dialect: str = "debian",
+        timezone: str = "UTC",
+        semantics: str | None = None,
+        daemon_timezone: str | None = None,
+    ) -> None:
+        if isinstance(expression, CronSpec):
+            self.spec = expression
+            dialect = expression.dialect
+        else:
+            self.spec = parse(expression, dialect)
+        self.dialect = canonical_dialect(dialect)
+        if semantics is None:
+            semantics = "wallclock" if self.dialect == "busybox" else "daemon"
+        if semantics not in SEMANTICS:
+            raise ConfigurationError(
+                f"unknown DST semantics {semantics!r}; expected daemon or wallclock",
+                token=semantics,
+            )
+        if self.dialect == "busybox" and semantics == "daemon":
+            raise ConfigurationError(
+                "busybox crond matches every real minute (no daemon-local DST handling); "
+                "use semantics='wallclock'",
+                token=semantics,
+            )
+        if self.spec.randomized:
+            raise UnsupportedScheduleError(
+                f"{self.spec.expression!r} uses cronie '~': crond draws the value at random "
+                "on every load, so there are no fixed instants",
+                token=self.spec.expression,
+            )
+        self.semantics = semantics
+        self.timezone = timezone
+        self.zone: ZoneTransitions = zone(timezone)
+        if daemon_timezone is not None and semantics == "daemon" and daemon_timezone != timezone:
+            raise ConfigurationError(
+                "daemon semantics evaluate the job in the daemon's own zone; "
+                f"daemon_timezone {daemon_timezone!r} differs from timezone {timezone!r}",
+                token=daemon_timezone,
+            )
+        self.daemon_timezone = daemon_timezone or timezone
+        # cronie find_jobs: CRON_TZ jobs with a fixed time are not run in the negative branch.
+        self._daemon_zone: ZoneTransitions | None = (
+            zone(self.daemon_timezone)
+            if semantics == "wallclock"
+            and self.dialect.startswith("cronie")
+            and not self.spec.is_wildcard
+            else None
+        )
+        self.matcher = Matcher(self.spec)
+        self._sim_cache: dict[tuple[int, int], tuple[int, ...]] = {}
+        self._never = self.spec.never_fires
+
+    # ------------------------------------------------------------------ public API
+
+    def fires(self, start: datetime, end: datetime) -> list[datetime]:
+        """Instants in ``[start, end)``, UTC-aware, sorted, repeated when cron runs k times."""
+        return [minute_to_datetime(u) for u in self.fire_minutes(start, end)]
+
+    def fire_minutes(self, start: datetime, end: datetime) -> list[int]:
+        """Like :meth:`fires` but as UTC minutes since the epoch (cheap to compare)."""
+        u0, u1 = _utc_minute_ceil(start), _utc_minute_ceil(end)
+        if self._never or u0 >= u1:
+            return []
+        return list(self.iter_minutes(u0, u1))
+
+    def next_fire(self, after: datetime) -> datetime | None:
+        """The first instant strictly after ``after``, or None when the job never fires."""
+        if self._never:
+            return None
+        u = _utc_minute_floor(after) + 1
+        limit = u + _HORIZON_YEARS * 366 * _DAY
+        while u < limit:
+            hi = min(u + (_DAY if u == _utc_minute_floor(after) + 1 else _CHUNK), limit)
+            for found in self.iter_minutes(u, hi):
+                return minute_to_datetime(found)
+            u = hi
+        return None
+
+    def prev_fire(self, before: datetime) -> datetime | None:
+        """The last instant strictly before ``before``, or None when there is none."""
+        if self._never:
+            return None
+        hi = _utc_minute_ceil(before)
+        limit = hi - _HORIZON_YEARS * 366 * _DAY
+        span = _DAY
+        while hi > limit:
+            lo = max(hi - span, limit)
+            got = list(self.iter_minutes(lo, hi))
+            if got:
+                return minute_to_datetime(got[-1])
+            hi = lo
+            span = _CHUNK
+        return None
+
+    def runs_due_at(self, instant: datetime) -> int:
+        """The gate: how many runs cron starts in the UTC minute containing ``instant``."""
+        if self._never:
+            return 0
+        u = _utc_minute_floor(instant)
+        return sum(1 for _ in self.iter_minutes(u, u + 1))
+
+    def utc_superset(self) -> list[str]:
+        """Plain UTC 5-field expressions whose ticks include every exact instant."""
+        from owlclaw_runtime.schedule.superset import utc_superset
+
+        return utc_superset(self)
+
+    def transition_windows(self, start: datetime, end: datetime) -> list[tuple[int, int]]:
+        """UTC-minute windows around offset changes where the daemon loop is simulated."""
+        return self._windows(_utc_minute_ceil(start), _utc_minute_ceil(end))
+
+    # ------------------------------------------------------------------ internals
+
+    def iter_minutes(self, u0: int, u1: int) -> Iterator[int]:
+        """UTC minutes of runs in ``[u0, u1)``, ascending, with multiplicity."""
+        if self._never:
+            return
+        cur = u0
+        while cur < u1:
+            hi = min(cur + _CHUNK, u1)
+            if self.semantics == "daemon":
+                yield from self._daemon_chunk(cur, hi)
+            elif self._daemon_zone is not None:
+                lost = self._negative_ranges(cur, hi)
+                if lost:
+                    for u in self._pure(cur, hi):
+                        if not any(a <= u < b for a, b in lost):
+                            yield u
+                else:
+                    yield from self._pure(cur, hi)
+            else:
+                yield from self._pure(cur, hi)
+            cur = hi
+
+    def _pure(self, u0: int, u1: int) -> Iterator[int]:
+        """Every UTC minute in ``[u0, u1)`` whose wall time in the job's zone matches."""
+        walls = self.matcher.iter_walls
+        for s, e, off in self.zone.segments(u0 * 60, u1 * 60):
+            a, b = -(-s // 60), -(-e // 60)
+            if a >= b:
+                continue
+            shift = off // 60
+            for w in walls(a + shift, b + shift):
+                yield w - shift
+
+    def _windows(self, u0: int, u1: int) -> list[tuple[int, int]]:
+        """Merged simulation windows (UTC minutes) touching ``[u0, u1)``."""
+        trs = self.zone.transitions((u0 - 2 * _DAY) * 60, (u1 + 2 * _DAY) * 60)
+        wild = self.spec.is_wildcard
+        merged: list[list[int]] = []
+        for tr in trs:
+            t = tr.at // 60
+            delta = (tr.after // 60) - (tr.before // 60)
+            diff = 1 + delta
+            # Wildcard jobs differ from plain matching only on small forward jumps (2..5),
+            # where cron.c runs *every* job for each missed minute.
+            if wild and not (2 <= diff <= 5):
+                continue
+            a, b = t - 60, t + max(0, -delta) + 60
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        return [(a, b) for a, b in merged if b > u0 and a < u1]
+
+    def _daemon_chunk(self, u0: int, u1: int) -> Iterator[int]:
+        cur = u0
+        for a, b in self._windows(u0, u1):
+            if a > cur:
+                yield from self._pure(cur, a)
+            for u in self._simulate(a, b):
+                if cur <= u < u1 and u >= u0:
+                    yield u
+            cur = max(cur, b)
+        if cur < u1:
+            yield from self._pure(cur, u1)
+
+    def _wall(self, u: int) -> int:
+        # clockTime = (StartTime + GMToff) / SECONDS_PER_MINUTE
+        return (u * 60 + self.zone.offset_at(u * 60)) // 60
+
+    def _simulate(self, a: int, b: int) -> tuple[int, ...]:
+        """cronie/Debian ``main()`` loop, one prompt wake-up per real minute over ``[a, b)``."""
+        key = (a, b)
+        got = self._sim_cache.get(key)
+        if got is not None:
+            return got
+        ok = self.matcher.wall_ok
+        wild = self.spec.is_wildcard
+        out: list[int] = []
+        first_day, last_day = self._wall(a) // _DAY - 1, self._wall(b) // _DAY + 1
+        if any(self.matcher.day_ok(d) for d in range(first_day, last_day + 1)):
+            vt = self._wall(a - 1)  # the window starts in steady state (timeDiff == 1)
+            for u in range(a, b):
+                tr = self._wall(u)
+                diff = tr - vt
+                if diff == 1 or diff > _LARGE or diff < -_LARGE:
+                    # normal minute, or a clock correction: "jump virtual time, run everything"
+                    vt = tr
+                    if ok(tr):
+                        out.append(u)
+                elif diff > 5:
+                    # "DST begins": wildcard jobs for the current minute, then the fixed-time
+                    # jobs of every skipped minute, each run right away (job_runqueue per step).
+                    if wild:
+                        if ok(tr):
+                            out.append(u)
+                    else:
+                        out.extend(u for v in range(vt + 1, tr + 1) if ok(v))
+                    vt = tr
+                elif diff > 0:
+                    # "woke up late": run all jobs for each missed minute
+                    out.extend(u for v in range(vt + 1, tr + 1) if ok(v))
+                    vt = tr
+                elif wild and ok(tr):
+                    # "DST ends": only wildcard jobs; virtualTime waits for the clock to catch up
+                    out.append(u)
+        result = tuple(out)
+        self._sim_cache[key] = result
+        return result
+
+    def _negative_ranges(self, u0: int, u1: int) -> list[tuple[int, int]]:
+        """Real minutes in which the daemon's zone is in cron.c's negative branch."""
+        dz = self._daemon_zone
+        if dz is None:
+            return []
+        out = []
+        for tr in dz.transitions((u0 - _DAY) * 60, (u1 + _DAY) * 60):
+            delta = (tr.after // 60) - (tr.before // 60)
+            if -_LARGE - 1 <= delta < 0:
+                t = tr.at // 60
+                a, b = t, t - delta
+                if b > u0 and a < u1:
+                    out.append((a, b))
+        return out

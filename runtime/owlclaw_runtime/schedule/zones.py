@@ -1,0 +1,122 @@
+"""UTC-offset changes of a zone, discovered once from zoneinfo and cached.
+
+zoneinfo does not expose its transition table, so each year is probed every three hours and
+every change is narrowed to the second by bisection. Results are cached per (zone, year); a
+10-year window costs ~30,000 ``utcoffset`` calls once per process.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from owlclaw_runtime.schedule.spec import CronSyntaxError
+
+_PROBE = 3 * 3600
+_MIN_YEAR, _MAX_YEAR = 1900, 2200
+
+
+@dataclass(frozen=True)
+class Transition:
+    """An offset change: at UTC second ``at`` the offset goes from ``before`` to ``after``."""
+
+    at: int
+    before: int
+    after: int
+
+    @property
+    def delta_minutes(self) -> int:
+        """Wall-clock jump in minutes (positive: spring forward, negative: fall back)."""
+        return (self.after - self.before) // 60
+
+
+def _year_start(year: int) -> int:
+    return int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
+
+
+class ZoneTransitions:
+    """Offsets and transitions of one IANA zone; thread-safe lazy per-year cache."""
+
+    def __init__(self, name: str) -> None:
+        try:
+            self.tz = ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise CronSyntaxError(f"unknown time zone {name!r}", token=name) from exc
+        self.name = name
+        self._lock = threading.Lock()
+        self._years: dict[int, tuple[Transition, ...]] = {}
+        self._fixed: bool | None = None
+
+    def offset_at(self, second: int) -> int:
+        """UTC offset in seconds at UTC ``second``."""
+        off = datetime.fromtimestamp(second, tz=self.tz).utcoffset()
+        return int(off.total_seconds()) if off is not None else 0
+
+    def _year(self, year: int) -> tuple[Transition, ...]:
+        got = self._years.get(year)
+        if got is not None:
+            return got
+        year = min(max(year, _MIN_YEAR), _MAX_YEAR)
+        start, end = _year_start(year), _year_start(year + 1)
+        found: list[Transition] = []
+        prev_t, prev_off = start, self.offset_at(start)
+        t = start
+        while t < end:
+            t = min(t + _PROBE, end)
+            off = self.offset_at(t)
+            if off != prev_off:
+                lo, hi = prev_t, t  # offset(lo) == prev_off, offset(hi) != prev_off
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    if self.offset_at(mid) == prev_off:
+                        lo = mid
+                    else:
+                        hi = mid
+                found.append(Transition(hi, prev_off, self.offset_at(hi)))
+            prev_t, prev_off = t, off
+        # a change exactly at the year boundary belongs to the year it happens in
+        result = tuple(tr for tr in found if start <= tr.at < end)
+        with self._lock:
+            self._years[year] = result
+        return result
+
+    def transitions(self, start: int, end: int) -> list[Transition]:
+        """Transitions with ``start <= at < end`` (UTC seconds), ascending."""
+        if self.is_fixed:
+            return []
+        y0 = datetime.fromtimestamp(max(start, _year_start(_MIN_YEAR)), tz=UTC).year
+        y1 = datetime.fromtimestamp(min(end, _year_start(_MAX_YEAR + 1) - 1), tz=UTC).year
+        out: list[Transition] = []
+        for year in range(y0, y1 + 1):
+            out.extend(tr for tr in self._year(year) if start <= tr.at < end)
+        return out
+
+    @property
+    def is_fixed(self) -> bool:
+        """True for zones with one offset forever (UTC, Etc/GMT+5)."""
+        if self._fixed is None:
+            key = str(self.tz.key) if getattr(self.tz, "key", None) else self.name
+            self._fixed = key in {"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Zulu", "Etc/Zulu"} or (
+                key.startswith("Etc/GMT")
+            )
+        return self._fixed
+
+    def segments(self, start: int, end: int) -> list[tuple[int, int, int]]:
+        """Constant-offset pieces ``(seg_start, seg_end, offset)`` covering ``[start, end)``."""
+        pieces = []
+        cur = start
+        off = self.offset_at(start)
+        for tr in self.transitions(start + 1, end):
+            pieces.append((cur, tr.at, off))
+            cur, off = tr.at, tr.after
+        pieces.append((cur, end, off))
+        return pieces
+
+
+@lru_cache(maxsize=256)
+def zone(name: str) -> ZoneTransitions:
+    """The shared, cached :class:`ZoneTransitions` for ``name``."""
+    return ZoneTransitions(name)
