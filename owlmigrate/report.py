@@ -30,7 +30,7 @@ from owlclaw_runtime.triggers.models import CronExecution, ExecutionStatus
 
 WEIGHT_STEPS: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0)
 _WEIGHT_DIGITS = 6  # weights equal to 6 decimals are one step (the ledger's tolerance is 1e-6)
-_ERROR_KEY_CHARS = 60
+_ERROR_KEY_CHARS = 80
 
 Action = Literal["hold", "step_up", "rollback"]
 
@@ -254,7 +254,7 @@ def _error_key(message: str | None) -> str | None:
     if not message:
         return None
     # "agent failed: AgentRunFailed: agent refused: ..." -> keep the leading classification
-    return message.strip().splitlines()[0][:_ERROR_KEY_CHARS]
+    return message.strip().splitlines()[0][:_ERROR_KEY_CHARS].rstrip()
 
 
 def _outcomes(rows: list[CronExecution]) -> dict[tuple[str, str], int]:
