@@ -88,7 +88,7 @@ def load_app(target: str | Path) -> OwlClawApp:
         directory = module_file.parent
         attr = attr or DEFAULT_ATTR
     else:
-        raise ConfigurationError(f"no such app file or directory: {path}", path=path)
+        raise ConfigurationError("no such app file or directory", path=path)
     if module_file.suffix != ".py":
         raise ConfigurationError("the app module must be a .py file", path=module_file)
 

@@ -1,0 +1,130 @@
+"""``owlmigrate status``: next runs, effective weight, success rate, breaker and last runs.
+
+Also home of the ``--app`` option and app loading shared with ``owlmigrate trigger``."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import click
+from owlclaw_runtime.app import OwlClawApp
+from owlclaw_runtime.errors import OwlClawError
+from owlclaw_runtime.triggers.registry import UnknownTriggerError
+
+from owlmigrate.errors import OwlMigrateError
+from owlmigrate.status import build_status
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app_option = click.option(
+    "--app",
+    "app_target",
+    default=".",
+    show_default=True,
+    metavar="APP",
+    help="A generated app directory (with owlmigrate.json) or path/app.py[:attr].",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+
+
+def reports_errors(fn: F) -> F:
+    """Typed errors become one line on stderr: an unknown trigger is a usage error (exit 2),
+    anything else the app or ledger refuses is exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UnknownTriggerError as exc:
+            click.echo(f"owlmigrate: {exc}", err=True)
+            raise click.exceptions.Exit(2) from None
+        except OwlClawError as exc:
+            click.echo(f"owlmigrate: {exc}", err=True)
+            code = exc.exit_code if isinstance(exc, OwlMigrateError) else 1
+            raise click.exceptions.Exit(code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def opened_app(target: str) -> Iterator[OwlClawApp]:
+    """Load the app and close its ledger afterwards."""
+    from owlclaw_runtime.loader import load_app
+
+    app = load_app(target)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def render_text(data: dict[str, Any]) -> str:
+    """Human view of :func:`owlmigrate.status.build_status`."""
+    lines: list[str] = []
+    for t in data["triggers"]:
+        state = "enabled" if t["enabled"] else "paused"
+        lines.append(
+            f"{t['event_name']}: {state}, {t['expression']} ({t['timezone']}), "
+            f"weight {t['migration_weight']:g}, success {_pct(t['success_rate'])}, "
+            f"breaker {t['breaker']}"
+        )
+        nxt = t["next_runs"][0] if t["next_runs"] else "never"
+        lines.append(f"  next: {nxt}")
+        for run in t["last_runs"]:
+            duration = run["duration_seconds"]
+            took = "" if duration is None else f" {duration:.2f}s"
+            error = f" {run['error_message']}" if run["error_message"] else ""
+            lines.append(
+                f"  {run['triggered_at']} {run['status']} ({run['decision_mode']}){took}{error}"
+            )
+    if not data["triggers"]:
+        lines.append("no triggers")
+    return "\n".join(lines)
+
+
+@click.command("status")
+@click.argument("job", required=False)
+@app_option
+@json_option
+@click.option(
+    "--next",
+    "next_count",
+    default=5,
+    show_default=True,
+    type=click.IntRange(0, 100),
+    help="How many next fire instants to list.",
+)
+@click.option(
+    "--last",
+    "last_count",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="How many recent runs to list.",
+)
+@reports_errors
+def command(
+    job: str | None, app_target: str, as_json: bool, next_count: int, last_count: int
+) -> None:
+    """Show each trigger's schedule, effective weight, next runs, success rate, breaker and
+    last runs (from the ledger).
+
+    \b
+    Example:
+      owlmigrate status --app ./generated
+      owlmigrate status backup_db --app app.py:app --json
+    """
+    with opened_app(app_target) as app:
+        data = build_status(app, job, next_count=next_count, last_count=last_count)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        click.echo(render_text(data))

@@ -1,0 +1,72 @@
+"""The data behind ``owlmigrate status``: per trigger, its schedule, effective state, next runs,
+success rate, breaker and last runs, as plain dicts (DESIGN.md section 6). Other views (the
+migration stage) extend these dicts; nothing here prints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from owlclaw_runtime.app import OwlClawApp
+from owlclaw_runtime.triggers.models import CronExecution, CronTriggerConfig
+from owlclaw_runtime.triggers.registry import execution_to_dict
+
+LAST_RUN_KEYS = (
+    "execution_id",
+    "status",
+    "decision_mode",
+    "scheduled_at",
+    "triggered_at",
+    "duration_seconds",
+    "error_message",
+)
+
+
+def last_run(execution: CronExecution) -> dict[str, Any]:
+    """One ``last_runs`` entry."""
+    data = execution_to_dict(execution)
+    return {key: data[key] for key in LAST_RUN_KEYS}
+
+
+def trigger_status(
+    app: OwlClawApp,
+    config: CronTriggerConfig,
+    *,
+    now: datetime | None = None,
+    next_count: int = 5,
+    last_count: int = 5,
+) -> dict[str, Any]:
+    """The status object of one trigger, with exactly the keys of DESIGN.md section 6."""
+    full = app.cron_registry.get_trigger_status(config.event_name, count=next_count, now=now)
+    rows = app.ledger.history(config.event_name, tenant_id=app.tenant_id, limit=last_count)
+    return {
+        "event_name": config.event_name,
+        "enabled": full["enabled"],
+        "expression": config.expression,
+        "timezone": config.timezone,
+        "migration_weight": full["migration_weight"],
+        "next_runs": [run["utc"] for run in full["next_runs"]],
+        "success_rate": full["success_rate"],
+        "breaker": full["breaker"]["state"],
+        "last_runs": [last_run(r) for r in rows],
+    }
+
+
+def build_status(
+    app: OwlClawApp,
+    event_name: str | None = None,
+    *,
+    now: datetime | None = None,
+    next_count: int = 5,
+    last_count: int = 5,
+) -> dict[str, Any]:
+    """``{"triggers": [...]}`` for every trigger, or for ``event_name`` only (raises
+    ``UnknownTriggerError`` when there is no such trigger)."""
+    registry = app.cron_registry
+    configs = [registry.require(event_name)] if event_name else registry.list_triggers()
+    return {
+        "triggers": [
+            trigger_status(app, c, now=now, next_count=next_count, last_count=last_count)
+            for c in configs
+        ]
+    }
