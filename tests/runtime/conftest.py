@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-
 from owlclaw_runtime.ledger import LedgerStore, open_store
+from sqlalchemy.engine import make_url
 
 
 def pg_schema_url(base_url: str, schema: str) -> str:
