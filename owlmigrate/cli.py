@@ -70,7 +70,8 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: turns typed errors into user text at one boundary."""
     try:
-        cli.main(args=argv, standalone_mode=False)
+        # With standalone_mode=False click *returns* the code of a raised click Exit.
+        rc = cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -85,4 +86,4 @@ def main(argv: list[str] | None = None) -> None:
     except OwlMigrateError as exc:
         click.echo(f"owlmigrate: {exc}", err=True)
         sys.exit(exc.exit_code)
-    sys.exit(0)
+    sys.exit(rc if isinstance(rc, int) else 0)
