@@ -14,6 +14,7 @@ import asyncio
 import functools
 import inspect
 import logging
+import os
 import random as _random
 import signal
 from collections.abc import Awaitable, Callable, Iterable
@@ -34,6 +35,7 @@ from owlclaw_runtime.triggers.registry import CronTriggerRegistry
 
 log = logging.getLogger("owlclaw_runtime.app")
 
+AGENT_ENV = "OWLCLAW_AGENT"  # "module:attr" of the agent when the app names none
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -56,7 +58,9 @@ class OwlClawApp:
         name: the app name (recorded as the agent id in the ledger).
         ledger: a :class:`LedgerStore`, a database URL, or None for ``OWLCLAW_LEDGER_URL`` /
             the SQLite file ``owlclaw-ledger.db`` in ``app_dir``. Opened on first use.
-        agent: an :class:`AgentRuntime`, a ``"module:attr"`` import path, or None.
+        agent: an :class:`AgentRuntime`, a ``"module:attr"`` import path, or None (then
+            ``$OWLCLAW_AGENT`` when set, so a generated app gets its agent from configuration,
+            e.g. ``owlclaw_runtime.agent.openai:agent_from_env``).
         tenant_id: the tenant every record belongs to.
         observers: :class:`RuntimeObserver` instances (metrics, logs, notifications).
         max_concurrent: executions in flight at once in this worker (global slots).
@@ -100,7 +104,7 @@ class OwlClawApp:
         self._ledger_spec = ledger
         self._ledger: LedgerStore | None = ledger if isinstance(ledger, LedgerStore) else None
         self._owns_ledger = False
-        self._agent_spec = agent
+        self._agent_spec = agent if agent is not None else (os.environ.get(AGENT_ENV) or None)
         self._agent: AgentRuntime | None = None
         self._agent_loaded = False
         self._backend: SchedulerBackend | None = None
