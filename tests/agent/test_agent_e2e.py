@@ -254,3 +254,18 @@ def test_report_text_and_usage_errors(app_file: Path) -> None:
     result = runner.invoke(cli, ["report", "--app", str(app_file.with_name("missing.py"))])
     assert result.exit_code == 2
     assert "cannot load the app" in result.output
+
+
+def test_an_app_without_an_agent_takes_it_from_the_environment(
+    app_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from owlclaw_runtime import OwlClawApp
+
+    monkeypatch.delenv("OWLCLAW_AGENT", raising=False)
+    assert OwlClawApp("plain").agent is None
+    monkeypatch.setenv("OWLCLAW_AGENT", "owlclaw_runtime.agent.openai:agent_from_env")
+    app = OwlClawApp("configured")
+    agent = app.agent
+    assert isinstance(agent, OpenAIAgent)
+    assert agent.config.model == "scripted-model"
+    assert OwlClawApp("explicit", agent=None).agent is not None  # None means "not given"
