@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -465,6 +465,73 @@ def load_settings(
         _LOAD_CONTEXT.reset(token)
 
 
+# trigger field <- (settings section path, settings key); applied only when the trigger left
+# the field unset and the setting was configured (in a file, the environment or an argument)
+_TRIGGER_DEFAULTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("max_cost_per_run", ("cron", "governance"), "max_cost_per_run"),
+    ("max_daily_cost", ("cron", "governance"), "max_daily_cost"),
+    ("max_daily_runs", ("cron", "governance"), "max_daily_runs"),
+    ("cooldown_seconds", ("cron", "governance"), "cooldown_seconds"),
+    ("breaker_window", ("cron", "governance", "circuit_breaker"), "window_size"),
+    ("breaker_threshold", ("cron", "governance", "circuit_breaker"), "failure_threshold"),
+    ("breaker_recovery_seconds", ("cron", "governance", "circuit_breaker"), "recovery_timeout"),
+    ("retry_on_failure", ("cron", "retry"), "enabled"),
+    ("max_retries", ("cron", "retry"), "max_retries"),
+    ("retry_delay_seconds", ("cron", "retry"), "base_delay"),
+    ("retry_backoff_factor", ("cron", "retry"), "backoff_factor"),
+    ("retry_max_delay_seconds", ("cron", "retry"), "max_delay"),
+    ("max_duration", ("cron",), "default_timeout"),
+    ("catch_up", ("cron",), "catch_up"),
+)
+
+
+def _configured(settings: Settings, section: tuple[str, ...], key: str) -> tuple[bool, Any]:
+    model: BaseModel = settings
+    for part in section:
+        if part not in model.model_fields_set:
+            return False, None
+        model = getattr(model, part)
+    return key in model.model_fields_set, getattr(model, key)
+
+
+def apply_settings(
+    app: Any, settings: Settings, *, environ: MutableMapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Make the configuration take effect on an app before it starts; returns what changed.
+
+    - ``cron.max_concurrent`` and ``tenant_id``, when configured, replace the app's values;
+    - trigger defaults (governance, breaker, retry, ``default_timeout`` as ``max_duration``,
+      ``catch_up``) fill every trigger field the ``@app.cron`` call left unset; a value written
+      in the code always wins (OwlClaw's ``configure()`` overwrote them all);
+    - ``ledger_url`` and ``hatchet.*`` are exported to the environment (``OWLCLAW_LEDGER_URL``,
+      ``HATCHET_CLIENT_*``) where the ledger opener and hatchet-sdk read them.
+    """
+    env = os.environ if environ is None else environ
+    changed: dict[str, Any] = {}
+    if "max_concurrent" in settings.cron.model_fields_set and "cron" in settings.model_fields_set:
+        app.max_concurrent = settings.cron.max_concurrent
+        changed["max_concurrent"] = settings.cron.max_concurrent
+    if "tenant_id" in settings.model_fields_set:
+        app.tenant_id = settings.tenant_id
+        changed["tenant_id"] = settings.tenant_id
+    registry = getattr(app, "cron_registry", None)
+    for config in list(registry.list_triggers()) if registry is not None else []:
+        for field_name, section, key in _TRIGGER_DEFAULTS:
+            configured, value = _configured(settings, section, key)
+            if not configured or value is None or field_name in config.model_fields_set:
+                continue
+            setattr(config, field_name, value)
+            changed[f"{config.event_name}.{field_name}"] = value
+    if settings.ledger_url and env.get("OWLCLAW_LEDGER_URL") != settings.ledger_url:
+        env["OWLCLAW_LEDGER_URL"] = settings.ledger_url
+        changed["OWLCLAW_LEDGER_URL"] = "(set)"
+    for name, value in settings.hatchet.client_env().items():
+        if env.get(name) != value:
+            env[name] = value
+            changed[name] = "(set)"
+    return changed
+
+
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_LEDGER_FILE",
@@ -481,5 +548,6 @@ __all__ = [
     "Settings",
     "SlackChannel",
     "WebhookChannel",
+    "apply_settings",
     "load_settings",
 ]

@@ -209,3 +209,58 @@ def test_hatchet_settings_produce_the_sdk_environment(tmp_path: Path) -> None:
         "HATCHET_CLIENT_HOST_PORT": "localhost:7077",
         "HATCHET_CLIENT_TLS_STRATEGY": "none",
     }
+
+
+def test_apply_settings_fills_unset_trigger_fields_and_the_code_wins(tmp_path: Path) -> None:
+    from owlclaw_runtime import OwlClawApp
+    from owlclaw_runtime.config import apply_settings
+
+    app = OwlClawApp("cfg", ledger=f"sqlite:///{tmp_path / 'l.db'}", app_dir=tmp_path)
+
+    @app.cron("0 * * * *", event_name="pinned", migration_weight=0.0, max_retries=1)
+    def pinned(context: dict) -> None:
+        """Sets its own retries."""
+
+    @app.cron("0 * * * *", event_name="loose", migration_weight=0.0)
+    def loose(context: dict) -> None:
+        """Leaves everything to configuration."""
+
+    config = write(
+        tmp_path,
+        "tenant_id: acme\n"
+        "ledger_url: sqlite:///configured.db\n"
+        "hatchet: {host_port: 'engine:7077'}\n"
+        "cron:\n"
+        "  max_concurrent: 3\n"
+        "  default_timeout: 600\n"
+        "  retry: {max_retries: 5, base_delay: 10}\n"
+        "  governance:\n"
+        "    max_daily_runs: 4\n"
+        "    circuit_breaker: {window_size: 6}\n",
+    )
+    environ: dict[str, str] = {}
+    changed = apply_settings(app, load_settings(config_file=config, environ={}), environ=environ)
+    registry = app.cron_registry
+    pinned_cfg, loose_cfg = registry.get_trigger("pinned"), registry.get_trigger("loose")
+    assert pinned_cfg.max_retries == 1  # written in the code: kept
+    assert loose_cfg.max_retries == 5
+    for cfg in (pinned_cfg, loose_cfg):
+        assert cfg.retry_delay_seconds == 10
+        assert cfg.max_daily_runs == 4
+        assert cfg.breaker_window == 6
+        assert cfg.max_duration == 600
+        assert cfg.retry_backoff_factor == 2.0  # not configured: the trigger default stays
+    assert app.max_concurrent == 3 and app.tenant_id == "acme"
+    assert environ == {
+        "OWLCLAW_LEDGER_URL": "sqlite:///configured.db",
+        "HATCHET_CLIENT_HOST_PORT": "engine:7077",
+    }
+    assert changed["loose.max_retries"] == 5 and "pinned.max_retries" not in changed
+    # nothing configured: nothing changes
+    untouched = OwlClawApp("cfg2", ledger=f"sqlite:///{tmp_path / 'm.db'}", app_dir=tmp_path)
+    assert (
+        apply_settings(untouched, load_settings(config_file="/dev/null", environ={}), environ={})
+        == {}
+    )
+    assert untouched.max_concurrent == 10
+    app.close()
