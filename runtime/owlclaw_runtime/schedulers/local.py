@@ -1,0 +1,569 @@
+"""The embedded scheduler: fires every enabled trigger at the time model's exact instants.
+
+What it copies from the cron daemons, and where it differs on purpose:
+- Instants and their multiplicity come from :class:`owlclaw_runtime.schedule.Schedule` in the
+  trigger's zone, dialect and DST semantics, so a fixed-time job skipped by a spring-forward jump
+  runs right after it, and ``0,30 2 * * *`` is dispatched once with ``runs=2`` at that instant
+  (Vixie cron runs both lines at 03:00 on the spring day).
+- Small lateness is run: an instant that is at most ``grace_seconds`` old when the loop gets to
+  it (a busy machine, a restart) still fires as a normal ``cron`` run.
+- Downtime is not backfilled, like cron: instants older than the grace window are recorded as a
+  ``missed`` management event and skipped. A trigger with ``catch_up=True`` runs them instead
+  (oldest first, trigger type ``catchup``, at most ``max_catch_up``), as anacron would.
+- The last handled instant is saved in the ledger (``TriggerState.last_fired_at``) *before* the
+  run is dispatched, so a crash can lose at most a run in flight but never fire one twice, and a
+  restart resumes exactly after it. On first start it is set to the last instant before the
+  scheduler existed (that one was the legacy daemon's), so nothing before start-up is run.
+- Several processes may share one ledger: only the holder of the ledger's leader lock fires;
+  the others retry every ``leader_retry_seconds`` and, once leader, resume from the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from owlclaw_runtime.ledger.base import LedgerStore, ManagementEvent, TriggerState
+from owlclaw_runtime.schedulers.base import SchedulerBackend
+from owlclaw_runtime.schedulers.clock import Now, Sleep, utc_now
+from owlclaw_runtime.triggers.models import CronTriggerConfig
+
+log = logging.getLogger("owlclaw_runtime.schedulers.local")
+
+# Counting missed instants stops here (a per-minute job down for ~70 days); the event says so.
+_MISSED_COUNT_LIMIT = 100_000
+_MICRO = timedelta(microseconds=1)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class _Entry:
+    """One trigger as the scheduler sees it."""
+
+    config: CronTriggerConfig
+    schedule: Any  # owlclaw_runtime.schedule.Schedule, or None when the expression is unusable
+    error: str | None = None
+    next_at: datetime | None = None
+    paused: bool = False
+    fired: int = 0
+    missed: int = 0
+    saved_at: datetime | None = None  # newest last_fired_at this process saved
+    save_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass(frozen=True)
+class _Fire:
+    instant: datetime
+    runs: int
+    trigger_type: str  # cron | catchup
+
+
+def _timing(config: CronTriggerConfig) -> tuple[Any, ...]:
+    """The fields that decide when a trigger fires (a change re-arms it)."""
+    return (
+        config.expression,
+        config.dialect,
+        config.timezone,
+        config.semantics,
+        config.daemon_timezone,
+    )
+
+
+def _build_schedule(config: CronTriggerConfig) -> Any:
+    from owlclaw_runtime.schedule import Schedule
+
+    return Schedule(
+        config.expression,
+        dialect=config.dialect,
+        timezone=config.timezone,
+        semantics=config.semantics,
+        daemon_timezone=config.daemon_timezone,
+    )
+
+
+class LocalScheduler(SchedulerBackend):
+    """The default backend: one asyncio task firing every trigger of ``app``.
+
+    ``app`` provides ``cron_registry.list_triggers()``, ``ledger`` (a :class:`LedgerStore`),
+    ``tenant_id`` and ``await dispatch(event_name, scheduled_at=, runs=, trigger_type=,
+    context=, execution_id=)``. ``now``/``sleep`` are injectable (see ``clock.FakeClock``).
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        grace_seconds: float = 60.0,
+        now: Now | None = None,
+        sleep: Sleep | None = None,
+        leader_retry_seconds: float = 5.0,
+        max_sleep_seconds: float = 30.0,
+        state_poll_seconds: float = 10.0,
+        max_catch_up: int = 1000,
+        lock_name: str | None = None,
+    ) -> None:
+        self._app = app
+        self.grace = timedelta(seconds=grace_seconds)
+        self._now = now or getattr(app, "now", None) or utc_now
+        self._sleep = sleep or asyncio.sleep
+        self._leader_retry = leader_retry_seconds
+        self._max_sleep = max_sleep_seconds
+        self._state_poll = state_poll_seconds
+        self._max_catch_up = max_catch_up
+        self._lock_name = lock_name or f"owlclaw-scheduler:{self._tenant}:{self._app_name}"
+        self._entries: dict[str, _Entry] = {}
+        self._leader = False
+        self._lock_cm: contextlib.AbstractContextManager[bool] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
+        self._refreshed_at: float | None = None
+        self._crashed: BaseException | None = None
+        self.started_at: datetime | None = None
+
+    # -- wiring ------------------------------------------------------------------------------
+    @property
+    def _store(self) -> LedgerStore:
+        store: LedgerStore = self._app.ledger
+        return store
+
+    @property
+    def _tenant(self) -> str:
+        return str(getattr(self._app, "tenant_id", "default"))
+
+    @property
+    def _app_name(self) -> str:
+        return str(getattr(self._app, "name", "app"))
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this process holds the leader lock and fires."""
+        return self._leader
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # -- SchedulerBackend --------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the firing loop in the background (returns at once)."""
+        if self.running:
+            return
+        self._begin()
+        self._task = asyncio.create_task(self._main(None), name="owlclaw-local-scheduler")
+        # Let the loop take the lock and arm the triggers before start() returns.
+        await asyncio.sleep(0)
+
+    async def run_until(self, until: datetime) -> None:
+        """Fire in the foreground until the clock reaches ``until``, then stop cleanly.
+
+        With a :class:`~owlclaw_runtime.schedulers.clock.FakeClock` this walks virtual time.
+        """
+        self._begin()
+        self._task = asyncio.current_task()  # type: ignore[assignment]
+        try:
+            await self._main(until.astimezone(UTC))
+        finally:
+            self._task = None
+            await self._finish()
+
+    async def stop(self) -> None:
+        """Stop firing, wait for every dispatched run, release the leader lock."""
+        self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
+        task, self._task = self._task, None
+        if task is not None and task is not asyncio.current_task():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._finish()
+
+    async def pause(self, event_name: str) -> None:
+        """Stop firing the trigger; durable (``TriggerState.paused``) so every process obeys."""
+        self._require(event_name)
+        await asyncio.to_thread(self._save_state, event_name, paused=True)
+        entry = self._entries.get(event_name)
+        if entry is not None:
+            entry.paused = True
+        self._poke()
+
+    async def resume(self, event_name: str) -> None:
+        """Fire the trigger again from its next instant; instants passed while paused stay
+        unrun (they were consumed while paused, so a restart does not catch them up)."""
+        config = self._require(event_name)
+        await asyncio.to_thread(self._save_state, event_name, paused=False)
+        entry = self._entries.get(event_name)
+        if entry is not None:
+            entry.paused = not config.enabled
+        self._poke()
+
+    async def trigger_now(self, event_name: str, context: dict[str, Any]) -> str:
+        """Dispatch one manual run now, in the background; returns its execution id at once."""
+        self._require(event_name)
+        execution_id = uuid.uuid4().hex
+        coro = self._app.dispatch(
+            event_name,
+            scheduled_at=self._now(),
+            runs=1,
+            trigger_type="manual",
+            context=dict(context or {}),
+            execution_id=execution_id,
+        )
+        self._track(asyncio.create_task(self._guard(coro, event_name)))
+        return execution_id
+
+    async def health(self) -> dict[str, Any]:
+        """Whether the loop is alive, leadership, and every trigger's next instant."""
+        triggers = {
+            name: {
+                "next_fire": _iso(e.next_at),
+                "paused": e.paused,
+                "fired": e.fired,
+                "missed": e.missed,
+                **({"error": e.error} if e.error else {}),
+            }
+            for name, e in sorted(self._entries.items())
+        }
+        report: dict[str, Any] = {
+            "ok": self.running and self._crashed is None,
+            "backend": self.name,
+            "running": self.running,
+            "leader": self._leader,
+            "lock": self._lock_name,
+            "inflight": len(self._inflight),
+            "triggers": triggers,
+        }
+        if self._crashed is not None:
+            report["error"] = f"{type(self._crashed).__name__}: {self._crashed}"
+        return report
+
+    def next_fires(self) -> dict[str, datetime | None]:
+        """The next instant the scheduler will fire for each armed trigger."""
+        return {name: e.next_at for name, e in self._entries.items()}
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _begin(self) -> None:
+        self._stopping = False
+        self._crashed = None
+        self._wake = asyncio.Event()
+        self.started_at = self._now()
+
+    async def _main(self, until: datetime | None) -> None:
+        assert self._wake is not None
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                now = self._now()
+                if until is not None and now >= until:
+                    break
+                if not self._leader:
+                    if self._try_lead():
+                        await asyncio.to_thread(self._arm_all)
+                    else:
+                        await self._wait(self._leader_retry, now, until)
+                        continue
+                await self._maybe_refresh()
+                now = self._now()
+                due = self._earliest()
+                if due is not None and due <= now:
+                    self._fire_due(now)
+                    await asyncio.sleep(0)
+                    continue
+                delay = self._max_sleep if due is None else (due - now).total_seconds()
+                await self._wait(min(delay, self._max_sleep), now, until)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # reported by health(); the process decides what to do
+            self._crashed = exc
+            log.exception("local scheduler crashed")
+            raise
+
+    async def _wait(self, delay: float, now: datetime, until: datetime | None) -> None:
+        if until is not None:
+            delay = min(delay, max(0.0, (until - now).total_seconds()))
+        assert self._wake is not None
+        sleeper = asyncio.ensure_future(self._sleep(max(0.0, delay)))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waker):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def _earliest(self) -> datetime | None:
+        times = [e.next_at for e in self._entries.values() if e.next_at is not None]
+        return min(times) if times else None
+
+    # -- leadership and arming ---------------------------------------------------------------
+    def _try_lead(self) -> bool:
+        cm = self._store.leader_lock(self._lock_name)
+        held = cm.__enter__()
+        if not held:
+            cm.__exit__(None, None, None)
+            return False
+        self._lock_cm = cm
+        self._leader = True
+        log.info("leader for %s", self._lock_name)
+        return True
+
+    def _release(self) -> None:
+        cm, self._lock_cm = self._lock_cm, None
+        self._leader = False
+        if cm is not None:
+            cm.__exit__(None, None, None)
+
+    def _schedule_of(self, config: CronTriggerConfig) -> Any:
+        registry = self._app.cron_registry
+        if hasattr(registry, "schedule"):
+            # Reuse the registry's model (it validated the expression at registration).
+            current = registry.get_trigger(config.event_name)
+            if current is not None and _timing(current) == _timing(config):
+                return registry.schedule(config.event_name)
+        return _build_schedule(config)
+
+    def _triggers(self) -> list[CronTriggerConfig]:
+        return list(self._app.cron_registry.list_triggers())
+
+    def _arm_all(self) -> None:
+        """Rebuild every entry from the registry and the ledger (on becoming leader)."""
+        states = {s.event_name: s for s in self._store.all_trigger_states(tenant_id=self._tenant)}
+        now = self._now()
+        self._entries = {}
+        for config in self._triggers():
+            self._entries[config.event_name] = self._arm(config, states.get(config.event_name), now)
+        self._refreshed_at = time.monotonic()
+
+    def _arm(self, config: CronTriggerConfig, state: TriggerState | None, now: datetime) -> _Entry:
+        try:
+            schedule = self._schedule_of(config)
+        except Exception as exc:  # an unusable expression must not stop the other triggers
+            log.error("trigger %s not scheduled: %s", config.event_name, exc)
+            return _Entry(config=config, schedule=None, error=str(exc))
+        entry = _Entry(config=config, schedule=schedule)
+        entry.paused = (state is not None and state.paused) or not config.enabled
+        last = state.last_fired_at if state is not None else None
+        if last is None:
+            # First start: the instants before now were the legacy daemon's; start after the
+            # latest one and remember it, so a restart before the first fire skips nothing.
+            prev = schedule.prev_fire(now + _MICRO)
+            if prev is not None:
+                self._save_last(entry, prev)
+            entry.next_at = schedule.next_fire(now)
+        else:
+            entry.saved_at = last
+            entry.next_at = schedule.next_fire(last)
+        return entry
+
+    async def _maybe_refresh(self) -> None:
+        """Pick up triggers registered later and pauses written by other processes."""
+        if (
+            self._refreshed_at is not None
+            and time.monotonic() - self._refreshed_at < self._state_poll
+        ):
+            return
+        self._refreshed_at = time.monotonic()
+        states = await asyncio.to_thread(self._store.all_trigger_states, tenant_id=self._tenant)
+        by_name = {s.event_name: s for s in states}
+        now = self._now()
+        configs = {c.event_name: c for c in self._triggers()}
+        for name in list(self._entries):
+            if name not in configs:
+                del self._entries[name]
+        for name, config in configs.items():
+            entry = self._entries.get(name)
+            state = by_name.get(name)
+            if entry is None or _timing(entry.config) != _timing(config):
+                if entry is not None and entry.saved_at is not None:
+                    # The ledger row may lag a save still in flight: never go behind it.
+                    ledger_last = state.last_fired_at if state is not None else None
+                    state = dataclasses.replace(
+                        state or TriggerState(event_name=name, tenant_id=self._tenant),
+                        last_fired_at=max(entry.saved_at, ledger_last or entry.saved_at),
+                    )
+                self._entries[name] = await asyncio.to_thread(self._arm, config, state, now)
+            else:
+                entry.config = config
+                entry.paused = (state is not None and state.paused) or not config.enabled
+
+    # -- firing ------------------------------------------------------------------------------
+    def _fire_due(self, now: datetime) -> None:
+        due = [
+            e
+            for e in self._entries.values()
+            if e.next_at is not None and e.next_at <= now and e.schedule is not None
+        ]
+        # Same instant: higher priority first (OwlClaw NFR-2).
+        due.sort(key=lambda e: (e.next_at, -e.config.priority))
+        for entry in due:
+            fires = self._collect(entry, now)
+            if fires:
+                self._track(asyncio.create_task(self._fire_sequence(entry, fires)))
+
+    def _collect(self, entry: _Entry, now: datetime) -> list[_Fire]:
+        """Advance ``entry`` past ``now`` and return what to dispatch, oldest first."""
+        schedule = entry.schedule
+        fires: list[_Fire] = []
+        live_from = now - self.grace
+        assert entry.next_at is not None
+        if entry.next_at < live_from:
+            self._handle_stale(entry, live_from, fires)
+        last_consumed: datetime | None = None
+        while entry.next_at is not None and entry.next_at <= now:
+            instant = entry.next_at
+            entry.next_at = schedule.next_fire(instant)
+            if entry.paused:
+                last_consumed = instant
+                continue
+            runs = schedule.runs_due_at(instant)
+            if runs > 0:
+                fires.append(_Fire(instant, runs, "cron"))
+        if last_consumed is not None and not fires:
+            save = asyncio.to_thread(self._save_last, entry, last_consumed)
+            self._track(asyncio.create_task(save))
+        return fires
+
+    def _handle_stale(self, entry: _Entry, live_from: datetime, fires: list[_Fire]) -> None:
+        """Instants older than the grace window: downtime. Skip (cron) or catch up (anacron)."""
+        schedule = entry.schedule
+        limit = self._max_catch_up if entry.config.catch_up else 0
+        keep: deque[datetime] = deque()
+        count = 0
+        first = entry.next_at
+        last_missed: datetime | None = None
+        instant = entry.next_at
+        while instant is not None and instant < live_from and count < _MISSED_COUNT_LIMIT:
+            count += 1
+            keep.append(instant)
+            if len(keep) > limit:
+                last_missed = keep.popleft()
+            instant = schedule.next_fire(instant)
+        if count >= _MISSED_COUNT_LIMIT:
+            # Too many to walk: jump to the first instant inside the grace window.
+            instant = schedule.next_fire(live_from - _MICRO)
+        entry.next_at = instant
+        if entry.paused:
+            newest = keep[-1] if keep else last_missed
+            if newest is not None:
+                self._track(asyncio.create_task(asyncio.to_thread(self._save_last, entry, newest)))
+            return
+        for when in keep:
+            runs = schedule.runs_due_at(when)
+            if runs > 0:
+                fires.append(_Fire(when, runs, "catchup"))
+        missed = count - len(keep)
+        if missed > 0 and last_missed is not None:
+            entry.missed += missed
+            details = {
+                "count": missed,
+                "count_is_lower_bound": count >= _MISSED_COUNT_LIMIT,
+                "first": _iso(first),
+                "last": _iso(last_missed),
+                "grace_seconds": self.grace.total_seconds(),
+                "catch_up": entry.config.catch_up,
+            }
+            log.warning(
+                "%s: %d instant(s) missed while not running (first %s, last %s)",
+                entry.config.event_name,
+                missed,
+                details["first"],
+                details["last"],
+            )
+            self._track(
+                asyncio.create_task(
+                    asyncio.to_thread(self._record_missed, entry, last_missed, details)
+                )
+            )
+
+    async def _fire_sequence(self, entry: _Entry, fires: list[_Fire]) -> None:
+        for fire in fires:
+            if self._stopping and fire.trigger_type == "catchup":
+                return
+            # Saved before dispatching: a crash after this line never fires the instant again.
+            await asyncio.to_thread(self._save_last, entry, fire.instant)
+            entry.fired += fire.runs
+            await self._guard(
+                self._app.dispatch(
+                    entry.config.event_name,
+                    scheduled_at=fire.instant,
+                    runs=fire.runs,
+                    trigger_type=fire.trigger_type,
+                ),
+                entry.config.event_name,
+            )
+
+    async def _guard(self, coro: Any, event_name: str) -> Any:
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The pipeline records every failure in the ledger; anything that escapes it is
+            # logged here so one bad run never stops the scheduler.
+            log.exception("dispatch of %s raised", event_name)
+            return None
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _finish(self) -> None:
+        while self._inflight:
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+        self._release()
+
+    # -- ledger writes -----------------------------------------------------------------------
+    def _require(self, event_name: str) -> CronTriggerConfig:
+        for config in self._triggers():
+            if config.event_name == event_name:
+                return config
+        raise KeyError(f"no trigger named {event_name!r}")
+
+    def _save_state(self, event_name: str, **changes: Any) -> None:
+        state = self._store.get_trigger_state(event_name, tenant_id=self._tenant)
+        self._store.save_trigger_state(
+            dataclasses.replace(state, tenant_id=self._tenant, updated_at=self._now(), **changes)
+        )
+
+    def _save_last(self, entry: _Entry, instant: datetime) -> None:
+        # Monotonic: a slower thread never moves the watermark backwards.
+        with entry.save_lock:
+            if entry.saved_at is not None and instant <= entry.saved_at:
+                return
+            self._save_state(entry.config.event_name, last_fired_at=instant)
+            entry.saved_at = instant
+
+    def _record_missed(self, entry: _Entry, last: datetime | None, details: dict[str, Any]) -> None:
+        if last is not None:
+            self._save_last(entry, last)
+        self._store.record_event(
+            ManagementEvent(
+                event_name=entry.config.event_name,
+                action="missed",
+                at=self._now(),
+                tenant_id=self._tenant,
+                actor=f"scheduler:{self.name}",
+                details=details,
+            )
+        )
