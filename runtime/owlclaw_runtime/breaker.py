@@ -14,6 +14,7 @@ Transitions are saved with ``LedgerStore.save_breaker`` and also written as mana
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -44,16 +45,29 @@ class CircuitBreaker:
     worker thread. The half-open trial flag is per process: two workers may each run one trial.
     """
 
-    def __init__(self, ledger: LedgerStore, *, tenant_id: str = "default") -> None:
+    def __init__(
+        self, ledger: LedgerStore, *, tenant_id: str = "default", cache_seconds: float = 2.0
+    ) -> None:
         self._ledger = ledger
         self._tenant = tenant_id
+        # Reading the state on every run would cost a query per run; a state saved by this
+        # process is known at once, one saved by another worker within ``cache_seconds``.
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[BreakerState, float]] = {}
         self._trial_in_flight: set[str] = set()
         # When the breaker last closed: the window restarts there, so a closed breaker is not
         # re-opened by the very failures that opened it before.
         self._window_start: dict[str, datetime | None] = {}
 
-    def state(self, event_name: str) -> BreakerState:
-        return self._ledger.get_breaker(event_name, tenant_id=self._tenant)
+    def state(self, event_name: str, *, fresh: bool = False) -> BreakerState:
+        """The trigger's breaker state (from a short cache unless ``fresh``)."""
+        cached = self._cache.get(event_name)
+        now = time.monotonic()
+        if not fresh and cached is not None and now - cached[1] < self._cache_seconds:
+            return cached[0]
+        state = self._ledger.get_breaker(event_name, tenant_id=self._tenant)
+        self._cache[event_name] = (state, now)
+        return state
 
     def check(self, config: CronTriggerConfig, now: datetime) -> BreakerDecision:
         """Before a run: closed lets it through, open refuses it until the recovery time has
@@ -84,7 +98,7 @@ class CircuitBreaker:
     ) -> tuple[str, str] | None:
         """After a counted execution; returns ``(previous, new)`` when the state changed."""
         name = config.event_name
-        current = self.state(name)
+        current = self.state(name, fresh=trial)
         if trial or current.state == HALF_OPEN:
             self._trial_in_flight.discard(name)
             if current.state != HALF_OPEN:
@@ -105,7 +119,7 @@ class CircuitBreaker:
 
     def reset(self, event_name: str, now: datetime) -> tuple[str, str] | None:
         """Close the breaker by hand (an operator decision); returns the transition if any."""
-        current = self.state(event_name)
+        current = self.state(event_name, fresh=True)
         self._trial_in_flight.discard(event_name)
         if current.state == CLOSED:
             return None
@@ -144,9 +158,11 @@ class CircuitBreaker:
         return None
 
     def _save(self, name: str, state: str, opened_at: datetime | None, now: datetime) -> None:
-        self._ledger.save_breaker(
-            BreakerState(event_name=name, state=state, opened_at=opened_at, tenant_id=self._tenant)
+        saved = BreakerState(
+            event_name=name, state=state, opened_at=opened_at, tenant_id=self._tenant
         )
+        self._ledger.save_breaker(saved)
+        self._cache[name] = (saved, time.monotonic())
         self._ledger.record_event(
             ManagementEvent(
                 event_name=name,

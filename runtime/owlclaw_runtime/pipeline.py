@@ -175,7 +175,9 @@ class Pipeline:
     @property
     def governance(self) -> CronGovernance:
         if self._governance is None:
-            breaker = CircuitBreaker(self._app.ledger, tenant_id=self._app.tenant_id)
+            breaker = CircuitBreaker(
+                self._app.ledger, tenant_id=self._app.tenant_id, cache_seconds=self._ttl
+            )
             self._governance = CronGovernance(
                 self._app.ledger, breaker, tenant_id=self._app.tenant_id
             )
@@ -253,7 +255,7 @@ class Pipeline:
             raise ValueError("runs must be >= 0")
         scheduled = _utc(scheduled_at)
         self._bind_loop()
-        self._notify("trigger_fired", config, scheduled, runs)
+        self.notify("trigger_fired", config, scheduled, runs)
         results: list[CronExecution] = []
         for index in range(runs):
             results.append(
@@ -364,7 +366,7 @@ class Pipeline:
         )
         if gov.breaker_transition is not None:
             previous, new = gov.breaker_transition
-            self._notify("breaker_changed", config, new, previous)
+            self.notify("breaker_changed", config, new, previous)
         execution.governance_checks.update(gov.checks)
         if config.max_concurrency > 0:
             execution.governance_checks["concurrency"] = {
@@ -393,7 +395,7 @@ class Pipeline:
         execution.completed_at = execution.triggered_at
         execution.duration_seconds = 0.0
         await asyncio.to_thread(self._app.ledger.record_execution, execution)
-        self._notify("execution_finished", config, execution, 0)
+        self.notify("execution_finished", config, execution, 0)
         return execution
 
     # -- execution -----------------------------------------------------------------------
@@ -428,8 +430,8 @@ class Pipeline:
         execution.status = ExecutionStatus.RUNNING
         execution.started_at = app.now()
         await asyncio.to_thread(app.ledger.record_execution, execution)
-        self._notify("execution_started", config, execution)
-        self._notify("active_changed", self._global.in_use)
+        self.notify("execution_started", config, execution)
+        self.notify("active_changed", self._global.in_use)
 
         strategy = RetryStrategy.for_trigger(config)
         started = time.perf_counter()
@@ -463,7 +465,7 @@ class Pipeline:
         execution.completed_at = app.now()
         execution.duration_seconds = time.perf_counter() - started
         await asyncio.to_thread(app.ledger.record_execution, execution)
-        self._notify("active_changed", max(0, self._global.in_use - 1))
+        self.notify("active_changed", max(0, self._global.in_use - 1))
 
         counted = execution.status.counts_as_execution
         consecutive = 0
@@ -475,7 +477,7 @@ class Pipeline:
                 if ok:
                     break
                 consecutive += 1
-        self._notify("execution_finished", config, execution, consecutive)
+        self.notify("execution_finished", config, execution, consecutive)
         if counted:
             transition = await asyncio.to_thread(
                 self.breaker.record,
@@ -485,7 +487,7 @@ class Pipeline:
                 trial=trial,
             )
             if transition is not None:
-                self._notify("breaker_changed", config, transition[1], transition[0])
+                self.notify("breaker_changed", config, transition[1], transition[0])
         elif trial:
             self.breaker.abandon_trial(config.event_name)
         return execution
@@ -640,7 +642,8 @@ class Pipeline:
         tb = "".join(traceback.format_exception(exc))
         execution.error_traceback = redact(tb)[-_TRACEBACK_LIMIT:]
 
-    def _notify(self, method: str, *args: Any) -> None:
+    def notify(self, method: str, *args: Any) -> None:
+        """Call ``method`` on every observer; an observer that raises is logged and ignored."""
         for observer in self._app.observers:
             try:
                 getattr(observer, method)(*args)

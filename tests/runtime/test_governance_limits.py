@@ -228,7 +228,7 @@ async def test_breaker_state_survives_a_new_app(ledger_store: LedgerStore) -> No
     def boom() -> None:
         raise OSError("x")
 
-    kw = dict(
+    kw: dict[str, Any] = dict(
         fallback_handler=boom,
         migration_weight=0.0,
         retry_on_failure=False,
@@ -242,6 +242,29 @@ async def test_breaker_state_survives_a_new_app(ledger_store: LedgerStore) -> No
     (r,) = await app2.dispatch("job", scheduled_at=clock())
     assert r.skip_reason == "breaker_open"
     assert app2.cron_registry.get_trigger_status("job")["breaker"]["state"] == "open"
+
+
+async def test_reset_breaker_by_hand(ledger_store: LedgerStore) -> None:
+    recorder = RecordingObserver()
+    app, clock, _ = new_app(ledger_store, observers=[recorder])
+
+    def boom() -> None:
+        raise OSError("x")
+
+    app.cron_registry.register(
+        "job",
+        "* * * * *",
+        fallback_handler=boom,
+        migration_weight=0.0,
+        retry_on_failure=False,
+        breaker_window=1,
+        breaker_threshold=1.0,
+    )
+    await app.dispatch("job", scheduled_at=clock())
+    assert await app.cron_registry.reset_breaker("job") == "open"
+    assert ledger_store.get_breaker("job").state == "closed"
+    assert await app.cron_registry.reset_breaker("job") == "closed"
+    assert recorder.names("breaker") == [("closed", "open"), ("open", "closed")]
 
 
 async def test_breaker_needs_a_full_window(ledger_store: LedgerStore) -> None:

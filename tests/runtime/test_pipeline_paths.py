@@ -114,15 +114,15 @@ async def test_seeded_decision_matches_the_weight(ledger_store: LedgerStore) -> 
     app.cron_registry.register(
         "half", "* * * * *", fallback_handler=lambda: None, migration_weight=0.3
     )
-    results = await app.dispatch("half", scheduled_at=AT, runs=200)
-    agent_share = sum(r.decision_mode == "agent" for r in results) / 200
-    assert 0.2 < agent_share < 0.4
+    results = await app.dispatch("half", scheduled_at=AT, runs=100)
+    agent_share = sum(r.decision_mode == "agent" for r in results) / 100
+    assert 0.15 < agent_share < 0.45
     # the same seed gives the same decisions
     app2, _, _ = _app(ledger_store, agent=ScriptedAgent(), seed=1234)
     app2.cron_registry.register(
         "half", "* * * * *", fallback_handler=lambda: None, migration_weight=0.3
     )
-    again = await app2.dispatch("half", scheduled_at=AT, runs=200)
+    again = await app2.dispatch("half", scheduled_at=AT, runs=100)
     assert [r.decision_mode for r in again] == [r.decision_mode for r in results]
 
 

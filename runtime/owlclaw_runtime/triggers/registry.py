@@ -217,6 +217,16 @@ class CronTriggerRegistry:
                 await backend.resume(event_name)
         return state
 
+    async def reset_breaker(self, event_name: str) -> str:
+        """Close the trigger's circuit breaker by hand; returns the state it was in."""
+        config = self.require(event_name)
+        pipeline = self._app.pipeline
+        previous = pipeline.breaker.state(event_name, fresh=True).state
+        transition = await asyncio.to_thread(pipeline.breaker.reset, event_name, self._app.now())
+        if transition is not None:
+            pipeline.notify("breaker_changed", config, transition[1], transition[0])
+        return previous
+
     async def trigger_now(self, event_name: str, **context: Any) -> str:
         """Run the trigger now as a ``manual`` run and return its execution id.
 
