@@ -39,8 +39,14 @@ def plan_for(
         parsed = parse_crontab(data, path=rel, dialect=dialect, system=system, user=user)
         digest = hashlib.sha256(data).hexdigest()
         sources.append(
-            Source(path=rel, kind="system" if system else "user", user=user, runs=parsed.runs,
-                   reason=parsed.reason, sha256=digest)
+            Source(
+                path=rel,
+                kind="system" if system else "user",
+                user=user,
+                runs=parsed.runs,
+                reason=parsed.reason,
+                sha256=digest,
+            )
         )
         for line in parsed.lines:
             if line.kind not in (LineKind.JOB, LineKind.DISABLED_JOB):
@@ -67,8 +73,7 @@ def plan_for(
                 )
             )
     return Plan(
-        host=Host(root=str(root), dialect=dialect, timezone=timezone, systemd=False,
-                  os_name=host),
+        host=Host(root=str(root), dialect=dialect, timezone=timezone, systemd=False, os_name=host),
         sources=sources,
         jobs=jobs,
     )

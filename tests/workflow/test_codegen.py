@@ -1,0 +1,341 @@
+"""generate's rendering: safe literals for any job text, ruff-clean output, skills, README."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from owlmigrate.codegen import (
+    MODULE_NAME,
+    derive_focus,
+    md_fence,
+    overlap_settings,
+    py_literal,
+    render,
+)
+from owlmigrate.codegen.render import JobView
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def job(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": "etc_crontab_3",
+        "source": "etc/crontab",
+        "line": 3,
+        "schedule": "30 2 * * *",
+        "user": "root",
+        "command": "/usr/local/bin/backup.sh",
+        "stdin": None,
+        "env": {},
+        "timezone": "Europe/London",
+        "daemon_timezone": "Europe/London",
+        "dialect": "debian",
+        "semantics": "daemon",
+        "enabled": True,
+        "kind": "cron",
+        "description": "Nightly backup",
+        "risks": [],
+        "calls": [],
+        "source_sha256": "ab" * 32,
+        "span": [10, 40],
+    }
+    base.update(overrides)
+    return base
+
+
+def plan(*jobs: dict[str, Any], sources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"host": {"root": "/tmp/x/debian-web"}, "sources": sources or [], "jobs": list(jobs)}
+
+
+def cron_kwargs(module: str, event: str) -> dict[str, Any]:
+    """The literal keyword arguments of ``event``'s @app.cron, evaluated from the AST."""
+    tree = ast.parse(module)
+    for node in tree.body:
+        if isinstance(node, ast.AsyncFunctionDef):
+            call = node.decorator_list[0]
+            assert isinstance(call, ast.Call)
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+            if kwargs["event_name"] == event:
+                kwargs["expression"] = ast.literal_eval(call.args[0])
+                return kwargs
+    raise AssertionError(f"no trigger {event}")
+
+
+def legacy_args(module: str) -> list[tuple[Any, dict[str, Any]]]:
+    out = []
+    for node in ast.parse(module).body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            call = node.value
+            if isinstance(call.func, ast.Name) and call.func.id == "LegacyCommand":
+                out.append(
+                    (
+                        ast.literal_eval(call.args[0]),
+                        {k.arg: ast.literal_eval(k.value) for k in call.keywords},
+                    )
+                )
+    return out
+
+
+def test_a_trigger_carries_the_legacy_expression_and_its_exact_settings() -> None:
+    rendering = render(plan(job(env={"MAILTO": "", "PATH": "/usr/bin:/bin"}, stdin="a\nb\n")))
+    module = rendering.files[MODULE_NAME].decode()
+    kwargs = cron_kwargs(module, "etc_crontab_3")
+    assert kwargs == {
+        "expression": "30 2 * * *",
+        "event_name": "etc_crontab_3",
+        "description": "Nightly backup",
+        "timezone": "Europe/London",
+        "dialect": "debian",
+        "semantics": "daemon",
+        "focus": ["backup_sh"],
+        "migration_weight": 0.0,
+        "fallback_strategy": "on_failure",
+        "shadow": True,
+        "max_daily_runs": None,
+        "cooldown_seconds": 0,
+        "max_duration": None,
+        "retry_on_failure": False,
+        "catch_up": False,
+        "overlap_policy": "allow",
+    }
+    assert legacy_args(module) == [
+        (
+            "/usr/local/bin/backup.sh",
+            {
+                "stdin": "a\nb\n",
+                "env": {"MAILTO": "", "PATH": "/usr/bin:/bin"},
+                "user": "root",
+                "dialect": "debian",
+                "timeout": None,
+            },
+        )
+    ]
+    assert 'app = OwlClawApp("debian-web")' in module
+
+
+def test_cron_tz_jobs_keep_the_daemon_zone() -> None:
+    rendering = render(
+        plan(
+            job(
+                timezone="Asia/Tokyo",
+                daemon_timezone="UTC",
+                dialect="cronie",
+                semantics="wallclock",
+            )
+        )
+    )
+    kwargs = cron_kwargs(rendering.files[MODULE_NAME].decode(), "etc_crontab_3")
+    assert kwargs["daemon_timezone"] == "UTC"
+    assert kwargs["semantics"] == "wallclock"
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("flock -n /var/lock/x php a.php", {"max_concurrency": 1, "overlap_policy": "skip"}),
+        ("/usr/bin/flock -xn /l cmd", {"max_concurrency": 1, "overlap_policy": "skip"}),
+        ("flock -w 10 /l cmd", {"max_concurrency": 1, "overlap_policy": "skip"}),
+        ("flock /l cmd", {"max_concurrency": 1, "overlap_policy": "queue"}),
+        ("run-one ./sync", {"max_concurrency": 1, "overlap_policy": "skip"}),
+        ("./sync", {"overlap_policy": "allow"}),
+    ],
+)
+def test_overlap_guards_become_concurrency_settings(command: str, expected: dict) -> None:
+    assert overlap_settings(command) == expected
+
+
+@pytest.mark.parametrize(
+    ("calls", "command", "focus"),
+    [
+        (
+            [{"kind": "guard", "name": "flock"}, {"kind": "executable", "name": "pg_dump"}],
+            "flock -n /l pg_dump db",
+            ["pg_dump"],
+        ),
+        ([], "cd /srv && ./backup.sh", ["backup_sh"]),
+        ([], "/usr/bin/nice -n 19 pg_dump db", ["pg_dump"]),
+        ([], "", ["job"]),
+    ],
+)
+def test_focus_comes_from_the_analysis_or_the_command(
+    calls: list, command: str, focus: list[str]
+) -> None:
+    assert derive_focus(JobView({"calls": calls, "command": command}, 0)) == focus
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"kind": "reboot", "schedule": "@reboot"}, "@reboot runs when the daemon starts"),
+        ({"kind": "anacron"}, "anacron jobs run from timestamps"),
+        ({"enabled": False}, "commented out"),
+        ({"dialect": "cronie", "env": {"RANDOM_DELAY": "10"}}, "RANDOM_DELAY"),
+        ({"schedule": "0~30 * * * *", "dialect": "cronie-head"}, "random '~' ranges"),
+        ({"schedule": "61 * * * *"}, "the daemon rejects this schedule"),
+    ],
+)
+def test_jobs_that_cannot_be_triggers_are_listed_with_the_reason(
+    overrides: dict, reason: str
+) -> None:
+    rendering = render(plan(job(**overrides)))
+    assert rendering.triggers == []
+    assert len(rendering.not_migrated) == 1
+    assert reason in rendering.not_migrated[0].reason
+    assert "import LegacyCommand" not in rendering.files[MODULE_NAME].decode()
+    assert "@app.cron" not in rendering.files[MODULE_NAME].decode()
+
+
+def test_a_source_the_daemon_ignores_is_left_in_place() -> None:
+    rendering = render(
+        plan(job(), sources=[{"path": "etc/crontab", "runs": False, "reason": "name has a dot"}])
+    )
+    assert rendering.not_migrated[0].reason == "the daemon ignores its source (name has a dot)"
+
+
+def test_periodic_scripts_are_covered_by_the_run_parts_line() -> None:
+    driver = job(
+        id="etc_crontab_25",
+        line=25,
+        schedule="25 6 * * *",
+        command="test -x /usr/sbin/anacron || ( cd / && run-parts --report /etc/cron.daily )",
+    )
+    script = job(
+        id="etc_cron_daily_logrotate",
+        source="etc/cron.daily/logrotate",
+        line=None,
+        kind="periodic",
+        command="/etc/cron.daily/logrotate",
+        runner={"source": "etc/crontab", "line": 25},
+    )
+    orphan = job(
+        id="etc_cron_weekly_x",
+        source="etc/cron.weekly/x",
+        line=None,
+        kind="periodic",
+        command="/etc/cron.weekly/x",
+    )
+    rendering = render(plan(driver, script, orphan))
+    assert [t.job_id for t in rendering.triggers] == ["etc_crontab_25"]
+    assert rendering.triggers[0].covers == ["etc_cron_daily_logrotate"]
+    assert rendering.manifest["jobs"]["etc_crontab_25"]["covers"] == ["etc_cron_daily_logrotate"]
+    assert [(n.job_id, n.reason) for n in rendering.not_migrated] == [
+        (
+            "etc_cron_weekly_x",
+            "no crontab line runs /etc/cron.weekly at a fixed time (anacron or none)",
+        )
+    ]
+
+
+def test_skill_front_matter_is_yaml_with_focus_tags() -> None:
+    rendering = render(
+        plan(
+            job(
+                risks=[{"code": "writes-db", "message": "writes\nthe db"}],
+                calls=[{"kind": "executable", "name": "pg_dump"}],
+            )
+        )
+    )
+    text = rendering.files["skills/etc_crontab_3/SKILL.md"].decode()
+    front = yaml.safe_load(text.split("---\n")[1])
+    assert front["focus"] == ["pg_dump"]
+    assert front["name"] == "etc_crontab_3"
+    assert "- writes-db: writes the db\n" in text
+    assert "- pg_dump\n" in text
+
+
+def test_manifest_links_triggers_to_plan_lines_and_hashes_every_file() -> None:
+    rendering = render(plan(job()), plan_path="/p/plan.json")
+    manifest = rendering.manifest
+    assert manifest["module"] == MODULE_NAME and manifest["attr"] == "app"
+    entry = manifest["jobs"]["etc_crontab_3"]
+    assert (entry["source"], entry["line"], entry["span"]) == ("etc/crontab", 3, [10, 40])
+    assert entry["source_sha256"] == "ab" * 32
+    assert sorted(manifest["files"]) == sorted(n for n in rendering.files if n != "owlmigrate.json")
+
+
+def test_long_strings_wrap_within_the_line_width() -> None:
+    value = "x " * 150 + "'\"\n%{{ }}"
+    code = py_literal(value, 4)
+    assert all(len(line) <= 100 for line in code.splitlines())
+    assert ast.literal_eval(code) == value
+
+
+def test_fences_outgrow_backticks_in_the_text() -> None:
+    assert md_fence("a ```` b").startswith("`````")
+
+
+PIECES = [*"ab '\"\\\n\r\t%{}#$`;()&|<>", "{{", "}}", "{%", "%}", "'''", '"""', "\x00",
+          "\u2028", "é", "😀", "__import__('os')"]
+HOSTILE = st.lists(st.sampled_from(PIECES), max_size=30).map("".join)
+
+
+def _ruff(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--no-cache",
+            "--config",
+            str(REPO / "pyproject.toml"),
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(command=HOSTILE, stdin=st.none() | HOSTILE, description=HOSTILE, value=HOSTILE, user=HOSTILE)
+def test_hostile_job_text_stays_data(
+    command: str, stdin: str | None, description: str, value: str, user: str
+) -> None:
+    """Quotes, newlines, %, Jinja and Python syntax all come back as the same values."""
+    rendering = render(
+        plan(
+            job(
+                command=command,
+                stdin=stdin,
+                description=description,
+                env={"V": value, value or "K": "x"},
+                user=user,
+                risks=[{"code": "c", "message": value}],
+            )
+        )
+    )
+    module = rendering.files[MODULE_NAME].decode()
+    compile(module, MODULE_NAME, "exec")
+    kwargs = cron_kwargs(module, "etc_crontab_3")
+    assert kwargs["description"] == (description or "Legacy cron job etc_crontab_3")
+    [(got_command, got)] = legacy_args(module)
+    assert got_command == command
+    assert got["stdin"] == stdin
+    assert got["user"] == user
+    assert got["env"] == {"V": value, value or "K": "x"}
+    assert all(len(line) <= 100 for line in module.splitlines())
+    yaml.safe_load(rendering.files["skills/etc_crontab_3/SKILL.md"].decode().split("---\n")[1])
+
+
+def test_generated_module_is_ruff_clean_for_hostile_text(tmp_path: Path) -> None:
+    nasty = "echo '{{ x }}' \"%s\" % (1,) \\\n; import os; os.system('rm -rf /') # \u2028" * 3
+    rendering = render(
+        plan(
+            job(command=nasty, stdin=nasty, description=nasty, env={"A": nasty}),
+            job(id="second", command="true", line=4, span=[40, 60]),
+        )
+    )
+    target = tmp_path / MODULE_NAME
+    target.write_bytes(rendering.files[MODULE_NAME])
+    done = _ruff(target)
+    assert done.returncode == 0, done.stdout + done.stderr
