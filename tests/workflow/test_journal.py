@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
 from owlclaw_runtime.ledger import JournalEntry
+
 from owlmigrate.errors import FindingError, UsageError
 from owlmigrate.journal import (
     Evidence,
