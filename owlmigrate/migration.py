@@ -627,13 +627,27 @@ def _agent_configured(app: AppDir) -> tuple[bool, str | None]:
 
 
 def evidence_for(
-    store: LedgerStore, name: str, weight: float, *, tenant_id: str = "default"
+    store: LedgerStore,
+    name: str,
+    weight: float,
+    *,
+    tenant_id: str = "default",
+    policy: GuardrailPolicy | None = None,
 ) -> Evidence:
-    """Executions and failures at ``weight`` (skipped rows excluded) and the breaker state."""
-    stats = store.stats(name, tenant_id=tenant_id, migration_weight=weight)
+    """The report's guardrail figures at ``weight`` (the fallback baseline at 0, the agent above
+    it; skipped rows never count) and the breaker state."""
+    from owlmigrate.report import Thresholds, guardrail_figures
+
+    policy = policy or GuardrailPolicy()
+    thresholds = Thresholds(
+        min_executions=policy.min_executions, max_failure_rate=policy.max_failure_rate
+    )
+    figures = guardrail_figures(store, name, weight, tenant_id=tenant_id, thresholds=thresholds)
     breaker = store.get_breaker(name, tenant_id=tenant_id).state
     return Evidence(
-        executions=stats.overall.executions, failures=stats.overall.failures, breaker=breaker
+        executions=figures.guardrail_executions,
+        failures=figures.guardrail_failures,
+        breaker=breaker,
     )
 
 
@@ -714,7 +728,7 @@ def step(
             if target == state.weight:
                 result.jobs[name] = {"from": state.weight, "to": target, "status": "unchanged"}
                 continue
-            evidence = evidence_for(store, name, state.weight, tenant_id=tenant_id)
+            evidence = evidence_for(store, name, state.weight, tenant_id=tenant_id, policy=policy)
             if target > 0.0 and agent is None:
                 agent = _agent_configured(app)
             configured, agent_problem = agent if agent is not None else (False, None)

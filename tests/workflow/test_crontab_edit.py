@@ -72,7 +72,7 @@ def test_a_multi_line_span_gets_a_marker_on_every_physical_line() -> None:
 
 def test_it_refuses_when_the_line_changed_since_the_scan() -> None:
     start, end = _span(CRONTAB, b"30 2")
-    with pytest.raises(CrontabEditError, match="line 3.*not what scan found|not what scan found"):
+    with pytest.raises(CrontabEditError, match="not what scan found"):
         disable_lines(CRONTAB, [LineEdit("backup", start, end, b"31 2 * * * other\n")], path="c")
 
 
