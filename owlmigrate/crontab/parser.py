@@ -379,6 +379,9 @@ def _parse_busybox(data: bytes, *, user: str | None, env: dict[str, str]) -> lis
             continue
         schedule = " ".join(tokens[:5])
         warnings: list[str] = []
+        if "#" in stripped:
+            dropped = stripped.split("#", 1)[1]
+            warnings.append(f"busybox ends the line at '#': {('#' + dropped).strip()!r} is dropped")
         try:
             line.spec = _spec(schedule, "busybox")
             warnings.extend(getattr(line.spec, "warnings", ()))

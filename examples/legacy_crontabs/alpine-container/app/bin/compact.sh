@@ -1,0 +1,2 @@
+#!/bin/sh
+sqlite3 /app/var/app.db 'VACUUM;'

@@ -1,0 +1,4 @@
+#!/bin/sh
+set -e
+out="$1"
+wget -q -O "$out" http://api.internal/export

@@ -1,0 +1,4 @@
+#!/bin/bash
+set -euo pipefail
+redis-cli -n 2 FLUSHDB
+rm -rf /srv/webapp/var/cache/*
