@@ -547,3 +547,37 @@ def test_the_factory_builds_an_agent_from_the_environment(monkeypatch: pytest.Mo
     loaded = load_agent("owlclaw_runtime.agent.openai:agent_from_env")
     assert isinstance(loaded, OpenAIAgent)
     assert loaded.config.endpoint == "http://127.0.0.1:1/v1/chat/completions"
+
+
+class TestLegacyTool:
+    async def test_a_legacy_failure_carrying_a_result_reports_its_exit_code_and_output(
+        self, fake_openai: FakeOpenAI, tmp_path: Path
+    ) -> None:
+        class LegacyJobFailed(Exception):
+            def __init__(self) -> None:
+                super().__init__("exit status 4")
+                self.result = LegacyOutcome(exit_code=4, output_tail="pg_dump: PGPASSWORD=x1 bad")
+
+        def fails() -> None:
+            raise LegacyJobFailed()
+
+        fake_openai.script(tool_call(LEGACY_TOOL), answer("it failed"))
+        result = await make_agent(fake_openai, tmp_path, fails).trigger_event("backup_db")
+        assert result.status == "failed"
+        assert result.details["exit_code"] == 4
+        assert result.details["output_tail"] == "pg_dump: PGPASSWORD=*** bad"
+
+    async def test_concurrent_runs_do_not_wait_for_each_other(
+        self, fake_openai: FakeOpenAI, tmp_path: Path
+    ) -> None:
+        import asyncio
+
+        # OwlClaw serialised every run of a runtime behind one lock (section 3.9, gap 10)
+        fake_openai.script(answer("a", delay=0.4), answer("b", delay=0.4))
+        agent = make_agent(fake_openai, tmp_path)
+        started = time.monotonic()
+        results = await asyncio.gather(
+            agent.trigger_event("backup_db"), agent.trigger_event("backup_db")
+        )
+        assert sorted(r.output or "" for r in results) == ["a", "b"]
+        assert time.monotonic() - started < 0.75

@@ -635,16 +635,33 @@ class OpenAIAgent:
         ]
 
 
+def _wants_context(fn: LegacyCallable) -> bool:
+    # The pipeline's rule for fallbacks: a positional parameter receives the run context.
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    kinds = (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.VAR_POSITIONAL,
+    )
+    return any(p.kind in kinds for p in parameters)
+
+
+def _is_async(fn: LegacyCallable) -> bool:
+    call = getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
+
+
 async def _run_legacy(legacy: LegacyCallable, context: dict[str, Any]) -> dict[str, Any]:
     """Run the legacy job the way the pipeline runs a fallback: with the run context when the
-    callable takes one parameter, without arguments otherwise; sync callables in a thread."""
+    callable takes a positional parameter, without arguments otherwise; sync callables in a
+    thread. Exit code and output come from the returned value or, on failure, from the error
+    or its ``result`` (``LegacyJobFailed.result``)."""
+    args = (dict(context),) if _wants_context(legacy) else ()
     try:
-        takes_context = len(inspect.signature(legacy).parameters) >= 1
-    except (TypeError, ValueError):
-        takes_context = False
-    args = (context,) if takes_context else ()
-    try:
-        if inspect.iscoroutinefunction(legacy):
+        if _is_async(legacy):
             value = await legacy(*args)
         else:
             value = await asyncio.to_thread(legacy, *args)
@@ -653,21 +670,30 @@ async def _run_legacy(legacy: LegacyCallable, context: dict[str, Any]) -> dict[s
     except asyncio.CancelledError:
         raise
     except Exception as exc:
+        carried = getattr(exc, "result", None)
         return {
             "ok": False,
-            "exit_code": getattr(exc, "exit_code", None),
+            "exit_code": _attr(exc, "exit_code", carried),
             "error": redact(str(exc) or type(exc).__name__),
-            "output": _tail(getattr(exc, "output_tail", None) or getattr(exc, "output", None)),
+            "output": _tail(_attr(exc, "output_tail", carried) or _attr(exc, "output", carried)),
         }
+    exit_code = _attr(value, "exit_code", None)
+    if exit_code is None:
+        exit_code = getattr(value, "returncode", 0)
     return {
         "ok": True,
-        "exit_code": getattr(value, "exit_code", getattr(value, "returncode", 0)),
+        "exit_code": exit_code,
         "output": _tail(
             getattr(value, "output_tail", None)
             or getattr(value, "output", None)
             or (value if isinstance(value, str) else None)
         ),
     }
+
+
+def _attr(obj: Any, name: str, carried: Any) -> Any:
+    value = getattr(obj, name, None)
+    return value if value is not None else getattr(carried, name, None)
 
 
 def _tail(text: Any) -> str | None:
