@@ -58,17 +58,25 @@ def _doc(obj: Any) -> str:
 def _type_name(annotation: Any) -> str:
     if annotation is type(None):
         return "None"
-    if isinstance(annotation, type) and not typing.get_args(annotation):
-        return annotation.__name__
     origin = typing.get_origin(annotation)
+    if origin is None and isinstance(annotation, type):
+        return annotation.__name__
     if origin is typing.Literal:
         return " | ".join(repr(a) for a in typing.get_args(annotation))
     if origin in (typing.Union, types.UnionType):
         return " | ".join(_type_name(a) for a in typing.get_args(annotation))
     if origin is typing.Annotated:
         return _type_name(typing.get_args(annotation)[0])
+    if origin in (list, tuple, set, frozenset, dict):
+        inner = ", ".join(_type_name(a) for a in typing.get_args(annotation))
+        return f"{origin.__name__}[{inner}]"
     text = repr(annotation).replace("typing.", "")
     return re.sub(r"[a-z_]+\.([A-Z]\w*)", r"\1", text)
+
+
+def _cell(text: str) -> str:
+    """Table-safe: a pipe inside a cell (``int | None``) would end the cell."""
+    return text.replace("|", "\\|")
 
 
 def function_section(obj: Any, name: str, level: int = 3) -> str:
@@ -106,7 +114,7 @@ def model_fields_table(model: type[BaseModel]) -> str:
     rows = ["| field | type | default |", "|---|---|---|"]
     for name, info in model.model_fields.items():
         default = "required" if info.is_required() else _default_text(info)
-        rows.append(f"| `{name}` | `{_type_name(info.annotation)}` | {default} |")
+        rows.append(f"| `{name}` | `{_cell(_type_name(info.annotation))}` | {_cell(default)} |")
     return "\n".join(rows)
 
 
@@ -132,7 +140,7 @@ def settings_table(model: type[BaseModel], prefix: str = "") -> list[str]:
             continue
         env = "OWLCLAW_" + key.upper().replace(".", "__")
         default = "required" if info.is_required() else _default_text(info)
-        rows.append(f"| `{key}` | `{env}` | `{_type_name(annotation)}` | {default} |")
+        rows.append(f"| `{key}` | `{env}` | `{_cell(_type_name(annotation))}` | {_cell(default)} |")
     return rows
 
 
@@ -150,6 +158,7 @@ def render() -> str:
         Settings,
         SlackChannel,
         WebhookChannel,
+        apply_settings,
         load_settings,
     )
     from owlclaw_runtime.loader import load_app
@@ -222,7 +231,7 @@ def render() -> str:
         if parameter.default is not inspect.Parameter.empty and not callable(parameter.default):
             default = f"`{parameter.default!r}`"
         annotation = str(parameter.annotation).replace("'", "")
-        execution_rows.append(f"| `{name}` | `{annotation}` | {default} |")
+        execution_rows.append(f"| `{name}` | `{_cell(annotation)}` | {_cell(default)} |")
     parts.append(
         "\n".join(["## `CronExecution`", "", _doc(CronExecution), "", *execution_rows, ""])
     )
@@ -231,12 +240,11 @@ def render() -> str:
     parts.append("# Configuration\n")
     parts.append(_doc(config_module) + "\n")
     parts.append(function_section(load_settings, "load_settings", level=2))
+    parts.append(function_section(apply_settings, "apply_settings", level=2))
     parts.append(
         "\n".join(
             [
                 "## Keys",
-                "",
-                "YAML key (dotted) | environment variable | type | default",
                 "",
                 "| key | environment | type | default |",
                 "|---|---|---|---|",
