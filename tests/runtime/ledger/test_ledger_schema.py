@@ -1,0 +1,167 @@
+"""Schema versions: creation, migration from an older version, refusal of a newer one."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from owlclaw_runtime.errors import ConfigurationError
+from owlclaw_runtime.ledger import SCHEMA_VERSION, SqlLedgerStore, open_store
+from owlclaw_runtime.ledger import schema as s
+from owlclaw_runtime.ledger.migrations import MIGRATIONS, read_version, upgrade
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _engine(url: str) -> sa.Engine:
+    return sa.create_engine(url)
+
+
+def _applied(url: str) -> list[int]:
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(s.schema_versions.c.version).order_by(s.schema_versions.c.version)
+                ).scalars()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_versions_are_consecutive_from_one() -> None:
+    assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 2
+
+
+def test_a_fresh_database_gets_every_version_once(ledger_url: str) -> None:
+    open_store(ledger_url).close()
+    open_store(ledger_url).close()  # reopening applies nothing again
+    assert _applied(ledger_url) == [1, 2]
+
+
+def test_the_migrated_database_matches_the_declared_tables(ledger_url: str) -> None:
+    open_store(ledger_url).close()
+    engine = _engine(ledger_url)
+    try:
+        inspector = sa.inspect(engine)
+        for table in s.METADATA.sorted_tables:
+            columns = {c["name"]: c["nullable"] for c in inspector.get_columns(table.name)}
+            assert columns == {c.name: c.nullable for c in table.columns}, table.name
+            indexes = {
+                i["name"]: list(i["column_names"]) for i in inspector.get_indexes(table.name)
+            }
+            declared = {i.name: [c.name for c in i.columns] for i in table.indexes}
+            # PostgreSQL reports a unique constraint's backing index as an index too
+            uniques = {u["name"] for u in inspector.get_unique_constraints(table.name)}
+            indexes = {k: v for k, v in indexes.items() if k not in uniques}
+            assert indexes == declared, table.name
+    finally:
+        engine.dispose()
+
+
+def test_an_older_schema_is_migrated_and_its_rows_backfilled(ledger_url: str) -> None:
+    raw = _engine(ledger_url)
+    try:
+        assert upgrade(raw, url=ledger_url, target=1) == 0
+        v1_exec = sa.table(
+            s.EXECUTIONS,
+            *(
+                sa.column(c.name, c.type)
+                for c in s.executions.columns
+                if c.name not in ("id", "counted", "succeeded")
+            ),
+        )
+        base = {
+            "tenant_id": "default",
+            "event_name": "job",
+            "trigger_type": "cron",
+            "decision_mode": "fallback",
+            "migration_weight": 0.0,
+            "backend": "local",
+            "llm_calls": 0,
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "cost_usd": 0.0,
+            "governance_checks": {},
+            "retry_count": 0,
+            "context": {},
+            "recorded_at": T0,
+        }
+        statuses = ["success", "failed", "skipped", "fallback", "running"]
+        with raw.begin() as conn:
+            assert read_version(conn) == 1
+            for i, status in enumerate(statuses):
+                row = {
+                    **base,
+                    "execution_id": f"v1-{i}",
+                    "status": status,
+                    "triggered_at": T0 + timedelta(minutes=i),
+                    "completed_at": T0 + timedelta(minutes=i, seconds=1),
+                }
+                conn.execute(sa.insert(v1_exec).values(row))
+            assert "counted" not in {c["name"] for c in sa.inspect(conn).get_columns(s.EXECUTIONS)}
+    finally:
+        raw.dispose()
+
+    store = open_store(ledger_url)
+    try:
+        assert _applied(ledger_url) == [1, 2]
+        assert store.recent_outcomes("job", 10) == [True, False, True]
+        assert store.last_success_at("job") == T0 + timedelta(minutes=3, seconds=1)
+        stats = store.stats("job")
+        assert (stats.overall.executions, stats.overall.successes, stats.skipped) == (3, 2, 1)
+        assert store.get_execution("v1-2").status.value == "skipped"  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
+def test_a_newer_schema_is_refused_naming_the_url_and_versions(ledger_url: str) -> None:
+    open_store(ledger_url).close()
+    engine = _engine(ledger_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(s.schema_versions).values(version=7, description="future", applied_at=T0)
+        )
+    engine.dispose()
+    with pytest.raises(ConfigurationError) as info:
+        open_store(ledger_url)
+    message = str(info.value)
+    shown = sa.engine.make_url(ledger_url).render_as_string(hide_password=True)
+    assert shown in message
+    assert "schema version 7, newer than version 2" in message
+    assert info.value.field == "OWLCLAW_LEDGER_URL"
+    assert ":owlmigrate@" not in message  # the password is never shown
+
+
+def test_migrate_false_refuses_an_outdated_schema(ledger_url: str) -> None:
+    raw = _engine(ledger_url)
+    upgrade(raw, url=ledger_url, target=1)
+    raw.dispose()
+    with pytest.raises(ConfigurationError, match="has schema version 1, this owlclaw_runtime"):
+        SqlLedgerStore(ledger_url, migrate=False)
+    SqlLedgerStore(ledger_url).close()
+    SqlLedgerStore(ledger_url, migrate=False).close()
+
+
+def test_concurrent_first_opens_apply_each_migration_once(ledger_url: str) -> None:
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def opener() -> None:
+        try:
+            barrier.wait()
+            open_store(ledger_url).close()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=opener) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert _applied(ledger_url) == [1, 2]
