@@ -729,12 +729,13 @@ def step(
                 result.jobs[name] = {"from": state.weight, "to": target, "status": "unchanged"}
                 continue
             evidence = evidence_for(store, name, state.weight, tenant_id=tenant_id, policy=policy)
-            if target > 0.0 and agent is None:
+            going_up = target > state.weight
+            if going_up and target > 0.0 and agent is None:
                 agent = _agent_configured(app)
             configured, agent_problem = agent if agent is not None else (False, None)
             evidence = replace(evidence, agent_configured=configured)
             reasons = step_refusals(state, target, evidence, policy)
-            if agent_problem and target > 0.0:
+            if agent_problem and going_up and target > 0.0:
                 reasons = [r for r in reasons if not r.startswith("no agent")] + [agent_problem]
             if reasons and not force:
                 refusals.extend(f"{name}: {r}" for r in reasons)

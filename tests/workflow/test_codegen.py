@@ -273,8 +273,20 @@ def test_fences_outgrow_backticks_in_the_text() -> None:
     assert md_fence("a ```` b").startswith("`````")
 
 
-PIECES = [*"ab '\"\\\n\r\t%{}#$`;()&|<>", "{{", "}}", "{%", "%}", "'''", '"""', "\x00",
-          "\u2028", "é", "😀", "__import__('os')"]
+PIECES = [
+    *"ab '\"\\\n\r\t%{}#$`;()&|<>",
+    "{{",
+    "}}",
+    "{%",
+    "%}",
+    "'''",
+    '"""',
+    "\x00",
+    "\u2028",
+    "é",
+    "😀",
+    "__import__('os')",
+]
 HOSTILE = st.lists(st.sampled_from(PIECES), max_size=30).map("".join)
 
 
