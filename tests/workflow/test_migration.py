@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from owlclaw_runtime.ledger import open_store
 from owlclaw_runtime.triggers.models import CronExecution, ExecutionStatus
+
 from owlmigrate import migration as m
 from owlmigrate.errors import FindingError, UsageError
 from owlmigrate.migration import switch_window
