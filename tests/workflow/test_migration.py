@@ -85,7 +85,7 @@ def test_a_hand_edited_file_is_reported_and_overwritten_only_with_force(
     m.generate(plan, tmp_path / "app", ledger_url=ledger_url)
     readme = tmp_path / "app" / "README.md"
     readme.write_text(readme.read_text() + "my notes\n")
-    with pytest.raises(FindingError, match="edited by hand since generate.*README.md"):
+    with pytest.raises(FindingError, match=r"edited by hand since generate.*README\.md"):
         m.generate(plan, tmp_path / "app", ledger_url=ledger_url)
     assert readme.read_text().endswith("my notes\n")
     forced = m.generate(plan, tmp_path / "app", force=True, ledger_url=ledger_url)
@@ -160,7 +160,7 @@ def test_usage_errors(app: Path, ledger_url: str) -> None:
         m.cutover(app, ledger_url=ledger_url)
     with pytest.raises(UsageError, match="not both"):
         m.cutover(app, [BACKUP], all_jobs=True, ledger_url=ledger_url)
-    with pytest.raises(UsageError, match="owlmigrate.json is missing"):
+    with pytest.raises(UsageError, match=r"owlmigrate\.json is missing"):
         m.cutover(app / "nowhere", [BACKUP], ledger_url=ledger_url)
 
 
