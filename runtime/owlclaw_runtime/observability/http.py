@@ -45,7 +45,9 @@ class ServerHandle:
     def __init__(self, server: ThreadingHTTPServer, thread: threading.Thread) -> None:
         self._server = server
         self._thread = thread
-        self.host, self.port = server.server_address[:2]
+        address = server.server_address
+        self.host: str = str(address[0])
+        self.port: int = int(address[1])
 
     @property
     def url(self) -> str:

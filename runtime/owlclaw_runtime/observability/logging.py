@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -24,7 +24,7 @@ from owlclaw_runtime.triggers.models import CronExecution, CronTriggerConfig, Ex
 
 LOGGER_NAME = "owlclaw.cron"
 _HANDLER_MARK = "_owlclaw_handler"
-_open_files: list[IO[str]] = []
+_open_files: list[TextIO] = []
 
 
 def _redact_value(key: str | None, value: Any) -> Any:
@@ -58,14 +58,14 @@ def _redact_rendered(logger: Any, method_name: str, event_dict: Any) -> Any:
     return event_dict
 
 
-def _open_destination(destination: str) -> IO[str]:
+def _open_destination(destination: str) -> TextIO:
     if destination == "stderr":
         return sys.stderr
     if destination == "stdout":
         return sys.stdout
     path = Path(destination)
     path.parent.mkdir(parents=True, exist_ok=True)
-    stream = path.open("a", encoding="utf-8", buffering=1)  # line-buffered: tail -f works
+    stream: TextIO = path.open("a", encoding="utf-8", buffering=1)  # line-buffered: tail -f works
     _open_files.append(stream)
     return stream
 
