@@ -157,7 +157,7 @@ class OpenAIAgentConfig:
             "skills_dir": Path,
         }
         for key, value in values.items():
-            if value is None or (isinstance(value, str) and value == "" and key != "api_key"):
+            if value is None or value == "":
                 continue
             convert = converters.get(key, str)
             try:
