@@ -249,3 +249,19 @@ def test_head_requests_are_answered(tmp_path: Path, path: str, expected: int) ->
         assert body == b""
         assert int(length["Content-Length"]) > 0
     app.close()
+
+
+def test_metrics_show_a_breaker_opened_by_another_process(tmp_path: Path) -> None:
+    from owlclaw_runtime.ledger import BreakerState
+
+    app = make_app(tmp_path, Clock(), {"fail": False})
+    with serve(app, 0) as handle:
+        assert breaker_gauge(fetch(handle.url + "/metrics")[1], "flaky_job") == 0
+        # another worker (sharing the ledger) opened it: the ledger is the source of truth
+        app.ledger.save_breaker(
+            BreakerState(event_name="flaky_job", state="open", opened_at=Clock().value)
+        )
+        assert breaker_gauge(fetch(handle.url + "/metrics")[1], "flaky_job") == 1
+        app.ledger.save_breaker(BreakerState(event_name="flaky_job", state="closed"))
+        assert breaker_gauge(fetch(handle.url + "/metrics")[1], "flaky_job") == 0
+    app.close()

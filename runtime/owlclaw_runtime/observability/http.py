@@ -76,6 +76,7 @@ def _handler_class(
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == METRICS_PATH:
+                metrics.refresh_breakers(app)
                 self._reply(200, CONTENT_TYPE, metrics.render())
             elif path in (HEALTH_PATH, READY_PATH):
                 report = check_health(app, loop=loop)

@@ -10,6 +10,7 @@ seed's (section 2.7), with the breaker gauge labelled by trigger.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -136,6 +137,25 @@ class CronMetrics(RuntimeObserver):
         self.active.set(active)
 
     # -- exposition ------------------------------------------------------------------------
+
+    def refresh_breakers(self, app: Any) -> None:
+        """Set the breaker gauge of every trigger from the ledger, the source of truth shared
+        by every worker and CLI (a breaker opened by runs elsewhere shows here too).
+        ``/metrics`` calls it before each scrape; a ledger error leaves the gauges as they are."""
+        registry = getattr(app, "cron_registry", None)
+        if registry is None:
+            return
+        tenant = getattr(app, "tenant_id", "default")
+        try:
+            ledger = app.ledger
+            states = {
+                c.event_name: ledger.get_breaker(c.event_name, tenant_id=tenant).state
+                for c in registry.list_triggers()
+            }
+        except Exception:  # the health check reports ledger trouble; metrics stay up
+            return
+        for name, state in states.items():
+            self.breaker_open.labels(event_name=name).set(1 if state == "open" else 0)
 
     def render(self) -> bytes:
         """The registry in the Prometheus text format (what ``/metrics`` serves)."""
