@@ -59,4 +59,4 @@ def build_app(
 
 def scheduler(app: OwlClawApp, clock: FakeClock, **options: Any) -> LocalScheduler:
     options.setdefault("max_sleep_seconds", 3600)
-    return LocalScheduler(app, now=clock.now, sleep=clock.sleep, **options)
+    return LocalScheduler(app, clock=clock, **options)

@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -108,6 +109,7 @@ class LocalScheduler(SchedulerBackend):
         app: Any,
         *,
         grace_seconds: float = 60.0,
+        clock: Any = None,
         now: Now | None = None,
         sleep: Sleep | None = None,
         leader_retry_seconds: float = 5.0,
@@ -118,8 +120,10 @@ class LocalScheduler(SchedulerBackend):
     ) -> None:
         self._app = app
         self.grace = timedelta(seconds=grace_seconds)
-        self._now = now or getattr(app, "now", None) or utc_now
-        self._sleep = sleep or asyncio.sleep
+        self._now = now or getattr(clock, "now", None) or getattr(app, "now", None) or utc_now
+        self._sleep = sleep or getattr(clock, "sleep", None) or asyncio.sleep
+        # A FakeClock must not advance while this loop or one of its runs is busy.
+        self._hold: Callable[[], Callable[[], None]] | None = getattr(clock, "hold", None)
         self._leader_retry = leader_retry_seconds
         self._max_sleep = max_sleep_seconds
         self._state_poll = state_poll_seconds
@@ -196,20 +200,20 @@ class LocalScheduler(SchedulerBackend):
     async def pause(self, event_name: str) -> None:
         """Stop firing the trigger; durable (``TriggerState.paused``) so every process obeys."""
         self._require(event_name)
-        await asyncio.to_thread(self._save_state, event_name, paused=True)
         entry = self._entries.get(event_name)
         if entry is not None:
-            entry.paused = True
+            entry.paused = True  # at once: no instant fires after pause() was called
+        await asyncio.to_thread(self._save_state, event_name, paused=True)
         self._poke()
 
     async def resume(self, event_name: str) -> None:
         """Fire the trigger again from its next instant; instants passed while paused stay
         unrun (they were consumed while paused, so a restart does not catch them up)."""
         config = self._require(event_name)
-        await asyncio.to_thread(self._save_state, event_name, paused=False)
         entry = self._entries.get(event_name)
         if entry is not None:
             entry.paused = not config.enabled
+        await asyncio.to_thread(self._save_state, event_name, paused=False)
         self._poke()
 
     async def trigger_now(self, event_name: str, context: dict[str, Any]) -> str:
@@ -265,6 +269,7 @@ class LocalScheduler(SchedulerBackend):
 
     async def _main(self, until: datetime | None) -> None:
         assert self._wake is not None
+        release = self._hold() if self._hold is not None else None
         try:
             while not self._stopping:
                 self._wake.clear()
@@ -292,6 +297,9 @@ class LocalScheduler(SchedulerBackend):
             self._crashed = exc
             log.exception("local scheduler crashed")
             raise
+        finally:
+            if release is not None:
+                release()
 
     async def _wait(self, delay: float, now: datetime, until: datetime | None) -> None:
         if until is not None:
@@ -527,6 +535,9 @@ class LocalScheduler(SchedulerBackend):
     def _track(self, task: asyncio.Task[Any]) -> None:
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
+        if self._hold is not None:
+            release = self._hold()
+            task.add_done_callback(lambda _task: release())
 
     async def _finish(self) -> None:
         while self._inflight:
