@@ -201,3 +201,7 @@ class Plan(_Model):
 def schema() -> dict[str, Any]:
     """The plan's JSON schema (exported to docs/plan.schema.json)."""
     return Plan.model_json_schema()
+
+
+if __name__ == "__main__":  # python -m owlmigrate.plan > docs/plan.schema.json
+    print(json.dumps(schema(), indent=2, sort_keys=True))

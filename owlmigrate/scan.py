@@ -376,7 +376,7 @@ class _Scanner:
         tz, semantics = _semantics(host, env)
         spec = _spec(ln, f.dialect)
         command = ln.command or ""
-        sh = analyze_command(command)
+        sh = analyze_command(clean_text(command))
         home = host.users[user].home if user and user in host.users else None
         resolver = Resolver(host.root, host.dialect, home, env, self.s.script_cache)
         calls, relative, scripts = build_calls(sh, resolver)
@@ -463,7 +463,7 @@ class _Scanner:
             assert ln.anacron is not None
             env = dict(ln.env)
             command = ln.command or ""
-            sh = analyze_command(command)
+            sh = analyze_command(clean_text(command))
             resolver = Resolver(host.root, host.dialect, "/root", env, self.s.script_cache)
             calls, relative, scripts = build_calls(sh, resolver)
             try:
@@ -591,7 +591,7 @@ class _Scanner:
         resolver = Resolver(host.root, host.dialect, "/root", dict(runner.env), self.s.script_cache)
         details = resolver.details("/" + rel) or {}
         command = "/" + rel
-        sh = analyze_command(command)
+        sh = analyze_command(clean_text(command))
         calls, relative, scripts = build_calls(sh, resolver)
         kind = "anacron" if runner.kind == "anacron" else "periodic"
         job = runner.model_copy(

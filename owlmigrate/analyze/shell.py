@@ -425,7 +425,12 @@ def _param_name(value: str) -> str | None:
 
 def _final_streams(result: ShellAnalysis, top: list[Any]) -> None:
     """Where stdout and stderr of the whole line end up; anything reaching cron is mailed."""
-    last = [c for c in result.commands if not c.in_substitution]
+    # Builtins and tests print nothing in normal operation; what they would say is not output.
+    last = [
+        c
+        for c in result.commands
+        if not c.in_substitution and c.base not in BUILTINS and c.base not in TEST_COMMANDS
+    ]
     if not last:
         return
     out_states: list[str] = []
@@ -446,8 +451,10 @@ def _final_streams(result: ShellAnalysis, top: list[Any]) -> None:
                 stderr = stdout
             elif op == ">&" and fd in (None, 1) and target == "2":
                 stdout = stderr
-        if cmd.base == "logger" and stdout == "cron":
-            stdout = "captured"  # logger sends its input to syslog and prints nothing
+        if cmd.base == "logger":
+            # logger sends its input to syslog and prints nothing itself.
+            stdout = "captured" if stdout == "cron" else stdout
+            stderr = "captured" if stderr == "cron" else stderr
         out_states.append(stdout)
         err_states.append(stderr)
     result.stdout = _worst(out_states)
