@@ -223,3 +223,64 @@ def test_custom_counts_and_breaker_notifications_can_be_turned_off() -> None:
     assert [n.fields["Consecutive Failures"] for n in sent] == [2]
     assert sent[0].title == "backup_db failed (2nd consecutive failure)"
     notifier.close()
+
+
+async def test_install_observability_wires_all_three_into_a_real_app(tmp_path: Path) -> None:
+    from owlclaw_runtime import OwlClawApp
+    from owlclaw_runtime.observability.logging import CronLogger
+    from owlclaw_runtime.observability.metrics import CronMetrics
+    from owlclaw_runtime.observability.setup import install_observability
+
+    app = OwlClawApp("wired", ledger=f"sqlite:///{tmp_path / 'l.db'}", app_dir=tmp_path)
+
+    @app.cron("0 5 * * *", event_name="early", migration_weight=0.0, retry_on_failure=False)
+    def early(context: dict) -> None:
+        """Always fails."""
+        raise RuntimeError("PGPASSWORD=hunter22 psql failed")
+
+    log_file = tmp_path / "w.log"
+    with webhook_server() as (url, received):
+        settings = load_settings(
+            environ={},
+            config_file="/dev/null",
+            logging={"destination": str(log_file)},
+            cron={
+                "notifications": {"enabled": True, "channels": [{"type": "webhook", "url": url}]}
+            },
+        )
+        obs = install_observability(app, settings)
+        assert [type(o) for o in obs.observers] == [CronMetrics, CronLogger, ErrorNotifier]
+        assert all(o in app.observers for o in obs.observers)
+        # registered before install: replayed, so the series exists already
+        assert 'owlclaw_cron_circuit_breaker_open{event_name="early"} 0.0' in (
+            obs.metrics.render().decode()
+        )
+        await app.cron_registry.trigger_now("early")
+        obs.close()
+        bodies = received.bodies()
+    assert [b["kind"] for b in bodies] == ["failure"]
+    assert "hunter22" not in json.dumps(bodies)
+    events = [json.loads(line)["event"] for line in log_file.read_text().splitlines()]
+    assert "cron_trigger_registered" in events and "cron_execution_failed" in events
+    assert "hunter22" not in log_file.read_text()
+    app.close()
+
+
+def test_metrics_can_be_disabled_and_notifier_needs_channels() -> None:
+    from owlclaw_runtime.observability.setup import install_observability
+
+    class Bare:
+        observers: list = []
+
+        def add_observer(self, observer: object) -> None:
+            self.observers.append(observer)
+
+    settings = load_settings(
+        environ={},
+        config_file="/dev/null",
+        metrics={"enabled": False},
+        cron={"notifications": {"enabled": True}},
+    )
+    obs = install_observability(Bare(), settings, configure_logs=False)
+    assert obs.metrics is None and obs.notifier is None and len(obs.observers) == 1
+    obs.close()
