@@ -60,8 +60,8 @@ class HatchetSettings(_Section):
     server_url: str | None = None  # REST base URL, e.g. http://localhost:8888
     tls_strategy: Literal["tls", "mtls", "none"] | None = None
     namespace: str | None = None
-    worker_name: str = "owlmigrate-worker"
-    slots: int = Field(default=10, ge=1)
+    worker_name: str | None = None  # default: owlclaw-<app name>
+    slots: int | None = Field(default=None, ge=1)  # worker slots; default: the SDK's
 
     def client_env(self) -> dict[str, str]:
         """The ``HATCHET_CLIENT_*`` variables these settings pin (unset ones are left out)."""
@@ -267,6 +267,13 @@ class Settings(BaseSettings):
             return loaded
         yaml_data = _read_yaml(_config_path(os.environ))[0]
         return (init_settings, env_settings, _DictSource(settings_cls, yaml_data))
+
+    def backend_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``schedulers.create_backend(self.backend, app, **options)``."""
+        if self.backend != "hatchet":
+            return {}
+        options = {"worker_name": self.hatchet.worker_name, "slots": self.hatchet.slots}
+        return {k: v for k, v in options.items() if v is not None}
 
     def ledger_url_for(self, app_dir: str | Path) -> str:
         """The configured ledger URL, or the default SQLite file in ``app_dir``."""

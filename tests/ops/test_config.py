@@ -264,3 +264,17 @@ def test_apply_settings_fills_unset_trigger_fields_and_the_code_wins(tmp_path: P
     )
     assert untouched.max_concurrent == 10
     app.close()
+
+
+def test_backend_options_for_create_backend(tmp_path: Path) -> None:
+    local = load_settings(config_file="/dev/null", environ={})
+    assert local.backend_options() == {}
+    hatchet = load_settings(
+        config_file="/dev/null",
+        environ={"OWLCLAW_BACKEND": "hatchet", "OWLCLAW_HATCHET__SLOTS": "4"},
+    )
+    assert hatchet.backend_options() == {"slots": 4}
+    named = load_settings(
+        config_file="/dev/null", environ={}, backend="hatchet", hatchet={"worker_name": "w1"}
+    )
+    assert named.backend_options() == {"worker_name": "w1"}
