@@ -170,6 +170,7 @@ class Pipeline:
         self._states: dict[str, TriggerState] = {}
         self._states_read_at: float | None = None
         self._inflight = 0
+        self._running = 0  # executions past every gate and running now
         self._governance: CronGovernance | None = None
 
     # -- wiring -------------------------------------------------------------------------
@@ -438,41 +439,26 @@ class Pipeline:
         execution.started_at = app.now()
         await self._db(app.ledger.record_execution, execution)
         self.notify("execution_started", config, execution)
-        self.notify("active_changed", self._global.in_use)
+        self._running += 1
+        self.notify("active_changed", self._running)
 
-        strategy = RetryStrategy.for_trigger(config)
         started = time.perf_counter()
-        retries = 0
-        while True:
-            try:
-                execution.status = await self._attempt(config, execution, use_agent)
-                break
-            except _AgentSkipped as skipped:
-                execution.status = ExecutionStatus.SKIPPED
-                execution.skip_reason = f"agent_skipped: {skipped.reason}"
-                break
-            except Exception as exc:
-                self._set_failure(execution, exc)
-                if raise_on_failure or not strategy.should_retry(exc, retries):
-                    execution.status = ExecutionStatus.FAILED
-                    break
-                delay = strategy.calculate_delay(retries)
-                retries += 1
-                execution.retry_count += 1
-                log.info(
-                    "retrying %s in %.1fs (retry %d of %d): %s",
-                    config.event_name,
-                    delay,
-                    retries,
-                    strategy.max_retries,
-                    execution.error_message,
-                )
-                await self._db(app.ledger.record_execution, execution)
-                await app.sleep(delay)
+        try:
+            await self._retry_loop(config, execution, use_agent, raise_on_failure)
+        except asyncio.CancelledError:
+            # The worker is being torn down mid-run: never leave a "running" row behind.
+            execution.status = ExecutionStatus.FAILED
+            execution.error_message = "cancelled before the run finished (worker stopping)"
+            execution.completed_at = app.now()
+            execution.duration_seconds = time.perf_counter() - started
+            await asyncio.shield(self._db(app.ledger.record_execution, execution))
+            raise
+        finally:
+            self._running -= 1
+            self.notify("active_changed", self._running)
         execution.completed_at = app.now()
         execution.duration_seconds = time.perf_counter() - started
         await self._db(app.ledger.record_execution, execution)
-        self.notify("active_changed", max(0, self._global.in_use - 1))
 
         counted = execution.status.counts_as_execution
         consecutive = 0
@@ -498,6 +484,44 @@ class Pipeline:
         elif trial:
             self.breaker.abandon_trial(config.event_name)
         return execution
+
+    async def _retry_loop(
+        self,
+        config: CronTriggerConfig,
+        execution: CronExecution,
+        use_agent: bool,
+        raise_on_failure: bool,
+    ) -> None:
+        """Attempt, and on failure retry with backoff until the strategy says stop."""
+        app = self._app
+        strategy = RetryStrategy.for_trigger(config)
+        retries = 0
+        while True:
+            try:
+                execution.status = await self._attempt(config, execution, use_agent)
+                return
+            except _AgentSkipped as skipped:
+                execution.status = ExecutionStatus.SKIPPED
+                execution.skip_reason = f"agent_skipped: {skipped.reason}"
+                return
+            except Exception as exc:
+                self._set_failure(execution, exc)
+                if raise_on_failure or not strategy.should_retry(exc, retries):
+                    execution.status = ExecutionStatus.FAILED
+                    return
+                delay = strategy.calculate_delay(retries)
+                retries += 1
+                execution.retry_count += 1
+                log.info(
+                    "retrying %s in %.1fs (retry %d of %d): %s",
+                    config.event_name,
+                    delay,
+                    retries,
+                    strategy.max_retries,
+                    execution.error_message,
+                )
+                await self._db(app.ledger.record_execution, execution)
+                await app.sleep(delay)
 
     async def _add_previous_run(self, config: CronTriggerConfig, execution: CronExecution) -> None:
         """OwlClaw FR-4: the agent sees how the previous run ended."""

@@ -98,6 +98,9 @@ class RecordingObserver(RuntimeObserver):
     def breaker_changed(self, config: CronTriggerConfig, state: str, previous: str) -> None:
         self.calls.append(("breaker", (previous, state)))
 
+    def active_changed(self, active: int) -> None:
+        self.calls.append(("active", active))
+
     def names(self, kind: str) -> list[Any]:
         return [value for name, value in self.calls if name == kind]
 

@@ -442,6 +442,7 @@ async def test_observers_see_the_lifecycle_and_their_errors_are_ignored(
     assert recorder.names("fired") == [("job", AT, 1)] * 2
     assert len(recorder.names("started")) == 2
     assert recorder.names("finished") == [("failed", 1), ("failed", 2)]
+    assert recorder.names("active") == [1, 0, 1, 0]
 
 
 async def test_nothing_to_run_is_a_failure(ledger_store: LedgerStore) -> None:
@@ -463,3 +464,24 @@ def test_normalize_owlclaw_dict_results() -> None:
     assert normalize_agent_result({"status": "success"}).status == "completed"
     with pytest.raises(TypeError):
         normalize_agent_result("done")
+
+
+async def test_a_cancelled_run_leaves_no_running_row(ledger_store: LedgerStore) -> None:
+    recorder = RecordingObserver()
+    app, _, _ = _app(ledger_store, observers=[recorder])
+    started = asyncio.Event()
+
+    async def forever() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    app.cron_registry.register("job", "0 * * * *", fallback_handler=forever, migration_weight=0.0)
+    task = asyncio.create_task(app.dispatch("job", scheduled_at=AT))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (row,) = ledger_store.history("job")
+    assert row.status == ExecutionStatus.FAILED
+    assert row.error_message == "cancelled before the run finished (worker stopping)"
+    assert app.pipeline.inflight == 0
