@@ -284,3 +284,106 @@ def test_metrics_can_be_disabled_and_notifier_needs_channels() -> None:
     obs = install_observability(Bare(), settings, configure_logs=False)
     assert obs.metrics is None and obs.notifier is None and len(obs.observers) == 1
     obs.close()
+
+
+@pytest.fixture
+def tls_smtp(tmp_path: Path) -> Iterator[tuple[int, Inbox, list[tuple[str, str]]]]:
+    """aiosmtpd requiring STARTTLS and AUTH, with a self-signed certificate made by openssl."""
+    import shutil
+    import ssl
+    import subprocess
+
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is part of the base system"
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    logins: list[tuple[str, str]] = []
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        if isinstance(auth_data, LoginPassword):
+            logins.append((auth_data.login.decode(), auth_data.password.decode()))
+            ok = auth_data.login == b"bot" and auth_data.password == b"s3cret-pw"
+            return AuthResult(success=ok)
+        return AuthResult(success=False)
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=context,
+        require_starttls=True,
+        auth_require_tls=True,
+        authenticator=authenticate,
+        auth_required=True,
+    )
+    controller.start()
+    try:
+        yield port, inbox, logins
+    finally:
+        controller.stop()
+
+
+def test_email_with_starttls_and_login(
+    tls_smtp: tuple[int, Inbox, list[tuple[str, str]]], tmp_path: Path
+) -> None:
+    port, inbox, logins = tls_smtp
+    log_file = tmp_path / "n.log"
+    configure_logging(LoggingSettings(destination=str(log_file)))
+
+    def channel(password: str, starttls: bool = True) -> EmailChannel:
+        return EmailChannel(
+            type="email",
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            recipients=["ops@x.org"],
+            username="bot",
+            password=password,
+            starttls=starttls,
+        )
+
+    good = ErrorNotifier(NotificationSettings(enabled=True, channels=[channel("s3cret-pw")]))
+    fail_run(good, 1)
+    assert good.flush(15) and good.delivered == 1
+    assert len(inbox.messages) == 1 and logins == [("bot", "s3cret-pw")]
+    good.close()
+
+    # aiosmtpd leaves a refused login hanging: the short timeout ends it
+    wrong = ErrorNotifier(
+        NotificationSettings(enabled=True, timeout_seconds=1, channels=[channel("nope-pw")])
+    )
+    plain = ErrorNotifier(
+        NotificationSettings(enabled=True, channels=[channel("s3cret-pw", starttls=False)])
+    )
+    for notifier in (wrong, plain):
+        fail_run(notifier, 1)
+        assert notifier.flush(15) and notifier.failed == 1 and notifier.delivered == 0
+        notifier.close()
+    assert len(inbox.messages) == 1
+    text = log_file.read_text()
+    assert text.count("notification_failed") == 2
+    assert "s3cret-pw" not in text and "nope-pw" not in text
