@@ -1,0 +1,125 @@
+"""``owlmigrate run``: starts the backend, serves /healthz, stops gracefully."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from owlmigrate.cli import cli
+
+APP = '''
+from owlclaw_runtime import OwlClawApp
+
+app = OwlClawApp("run-test")
+
+
+@app.cron("0 3 * * *", migration_weight=0.0)
+def nightly(context):
+    """Nightly job."""
+'''
+
+
+@pytest.fixture
+def app_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "app.py"
+    path.write_text(APP)
+    monkeypatch.chdir(tmp_path)  # the default ledger file lands here, not in the repo
+    monkeypatch.delenv("OWLCLAW_LEDGER_URL", raising=False)
+    return path
+
+
+def test_run_stops_after_max_runtime_and_reports_json(app_file: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["run", "--app", str(app_file), "--max-runtime", "0.3", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["backend"] == "local"
+    assert summary["triggers"] == 1
+    assert summary["stopped_by"] == "max_runtime"
+    assert summary["http_url"] is None
+    assert 0.3 <= summary["runtime_seconds"] < 10
+    assert "owlmigrate: running 1 trigger(s) on local\n" in result.stderr
+    assert "owlmigrate: stopping (max_runtime)\n" in result.stderr
+
+
+def test_run_until_an_instant_in_the_past_stops_at_once(app_file: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["run", "--app", str(app_file), "--until", "2020-01-01T00:00:00Z"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "owlmigrate: stopping (max_runtime)\n" in result.stderr
+    assert result.stderr.endswith("s\n") and "owlmigrate: stopped after" in result.stderr
+
+
+def test_run_refuses_a_malformed_until(app_file: Path) -> None:
+    result = CliRunner().invoke(cli, ["run", "--app", str(app_file), "--until", "tomorrow"])
+    assert result.exit_code == 2
+    assert "expected an ISO instant" in result.stderr
+
+
+def test_run_hatchet_without_a_token_says_what_is_missing(
+    app_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HATCHET_CLIENT_TOKEN", raising=False)
+    result = CliRunner().invoke(
+        cli, ["run", "--app", str(app_file), "--backend", "hatchet", "--max-runtime", "1"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("owlmigrate: HATCHET_CLIENT_TOKEN is not set")
+    assert "docs/backends.md" in result.stderr
+
+
+def test_run_unknown_app_is_an_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["run", "--app", str(tmp_path / "missing.py")])
+    assert result.exit_code == 1
+    assert "no such app file or directory" in result.stderr
+
+
+def test_sigterm_stops_a_running_worker_gracefully(app_file: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OWLCLAW_LEDGER_URL"}
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("owlmigrate")),
+            "run",
+            "--app",
+            str(app_file),
+            "--http-port",
+            "0",
+            "--max-runtime",
+            "60",
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=app_file.parent,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        match = re.search(r"on (http://127\.0\.0\.1:\d+)$", line.strip())
+        assert match, line
+        with urllib.request.urlopen(match.group(1) + "/healthz", timeout=10) as response:
+            health = json.loads(response.read())
+        assert health["checks"]["backend"]["name"] == "local"
+        assert health["checks"]["backend"]["ok"] is True
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "owlmigrate: stopping (SIGTERM)" in err
+    assert "owlmigrate: stopped after" in err
