@@ -147,7 +147,8 @@ def _is_async(fn: Callable[..., Any]) -> bool:
 
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(value, default=str))
+    loaded: dict[str, Any] = json.loads(json.dumps(value, default=str))
+    return loaded
 
 
 def _utc(value: datetime) -> datetime:
