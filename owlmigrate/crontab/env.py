@@ -25,6 +25,8 @@ def parse_env_line(text: str, dialect: str) -> tuple[str, str] | None:
     value (``NAME=``); Debian needs ``NAME=""`` and parses ``NAME=`` as a (bad) job line.
     Leading blanks are skipped first (``skip_comments``).
     """
+    if "=" not in text:
+        return None  # fast path: every accepted form has an "=" (EQ1 -> EQ2)
     i = 0
     n = len(text)
     while i < n and text[i] in " \t":

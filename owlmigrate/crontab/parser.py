@@ -50,6 +50,12 @@ _JOB_START = frozenset("0123456789*@~-")
 # "NAME=" with nothing after it: an env line for cronie, a bad job line for Debian.
 _EMPTY_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*[ \t]*=[ \t\r]*$")
 
+# Five blank-separated fields and the blanks after them (the common case of load_entry's
+# get_list calls; anything else takes the token-by-token path).
+_FIVE_FIELDS = re.compile(
+    r"([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)[ \t]*"
+)
+
 _spec_cache: dict[tuple[str, str], object] = {}
 
 
@@ -96,14 +102,19 @@ def _job_fields(
         macro, i = _token(s, 0)
         schedule = macro
     else:
-        fields: list[str] = []
-        i = 0
-        for _ in range(5):
-            if i >= len(s):
-                return f"incomplete line: {len(fields)} of the 5 time fields and no command"
-            tok, i = _token(s, i)
-            fields.append(tok)
-        schedule = " ".join(fields)
+        m = _FIVE_FIELDS.match(s)
+        if m is not None:
+            schedule = " ".join(m.groups())
+            i = m.end()
+        else:
+            fields: list[str] = []
+            i = 0
+            for _ in range(5):
+                if i >= len(s):
+                    return f"incomplete line: {len(fields)} of the 5 time fields and no command"
+                tok, i = _token(s, i)
+                fields.append(tok)
+            schedule = " ".join(fields)
     user = None
     if system:
         if i >= len(s):
