@@ -1,0 +1,220 @@
+"""Hypothesis properties of the cron model (cron-semantics.md section 6).
+
+* the model agrees with cronsim 2.8 as sets, its known deviations filtered out;
+* next_fire/prev_fire agree with enumeration;
+* the UTC superset covers the exact instants and the gate reproduces the multiset;
+* the parser accepts exactly what the dialect accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cronsim import CronSim
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
+from owlclaw_runtime.schedule import CronSyntaxError, Schedule, parse, zone
+from owlclaw_runtime.schedule.superset import check_superset
+
+from .strategies import (
+    DAYS,
+    MONTHS,
+    expressions,
+    five_fields,
+    invalid_expressions,
+    random_window,
+    transition_window,
+    zones,
+)
+
+_EQUAL_RANGE_STEP = re.compile(r"(?:^|,)(\w+)-(\w+)/")
+
+
+def _cronsim_deviation(expr: str) -> bool:
+    """cronsim's documented deviations (cron-semantics.md 4.3): macros, N-N/s ranges."""
+    if expr.strip().startswith("@"):
+        return True
+    spec = parse(expr, "debian")
+    if spec.never_fires or spec.warnings:
+        return True  # cronsim raises on never-firing and reversed ranges
+    for text in expr.split():
+        for a, b in _EQUAL_RANGE_STEP.findall(text):
+            if _num(a) == _num(b):
+                return True
+    return False
+
+
+def _num(token: str) -> int:
+    low = token.lower()
+    if low in DAYS:
+        return DAYS.index(low)
+    if low in MONTHS:
+        return MONTHS.index(low) + 1
+    return int(token)
+
+
+def _near_big_or_fresh_jump(name: str, start: datetime, end: datetime) -> bool:
+    """Windows cronsim cannot model like cron: >=3h jumps (Apia 2011) and fold=1 starts."""
+    z = zone(name)
+    s = int(start.timestamp())
+    if z.transitions(s - 5 * 3600, s + 60):
+        return True
+    return any(
+        abs(tr.delta_minutes) >= 180
+        for tr in z.transitions(s - 86400, int(end.timestamp()) + 86400)
+    )
+
+
+@given(
+    expr=expressions(),
+    name=zones(),
+    window=st.one_of(random_window(), st.just(None)),
+    data=st.data(),
+)
+@example(expr="0,30 2 * * *", name="America/New_York", window=None, data=None)
+def test_model_agrees_with_cronsim(expr: str, name: str, window, data) -> None:
+    assume(not _cronsim_deviation(expr))
+    if window is None:
+        window = (
+            data.draw(transition_window(name))
+            if data is not None
+            else (datetime(2025, 3, 7, tzinfo=UTC), datetime(2025, 3, 11, tzinfo=UTC))
+        )
+    start, end = window
+    assume(not _near_big_or_fresh_jump(name, start, end))
+    tz = zone(name).tz
+    theirs: list[datetime] = []
+    for fire in CronSim(expr, start.astimezone(tz)):
+        if fire >= end or len(theirs) >= 300:
+            break
+        theirs.append(fire.astimezone(UTC))
+    stop = theirs[-1] + timedelta(minutes=1) if len(theirs) >= 300 else end
+    ours = Schedule(expr, dialect="debian", timezone=name).fires(start + timedelta(seconds=1), stop)
+    assert set(ours) == set(theirs)
+
+
+@given(
+    expr=expressions(),
+    name=zones(),
+    window=random_window(),
+    dialect=st.sampled_from(["debian", "cronie"]),
+)
+def test_next_and_prev_fire_agree_with_enumeration(
+    expr: str, name: str, window, dialect: str
+) -> None:
+    start, _ = window
+    end = start + timedelta(days=3)
+    s = Schedule(expr, dialect=dialect, timezone=name)
+    fires = sorted(set(s.fires(start, end)))
+    walked: list[datetime] = []
+    t = start - timedelta(seconds=1)
+    while len(walked) < 400:
+        nxt = s.next_fire(t)
+        assert nxt is None or nxt > t
+        if nxt is None or nxt >= end:
+            break
+        walked.append(nxt)
+        t = nxt
+    assert walked == fires[:400]
+    if fires:
+        assert s.prev_fire(fires[-1]) == (fires[-2] if len(fires) > 1 else s.prev_fire(fires[0]))
+        assert s.prev_fire(fires[0] + timedelta(seconds=1)) == fires[0]
+
+
+@given(
+    expr=expressions(),
+    name=zones(),
+    semantics=st.sampled_from(["daemon", "wallclock"]),
+    data=st.data(),
+)
+def test_superset_covers_and_gate_reproduces_the_multiset(
+    expr: str, name: str, semantics: str, data
+) -> None:
+    start, end = data.draw(st.one_of(random_window(), transition_window(name)))
+    end = min(end, start + timedelta(days=10))
+    dialect = "cronie" if semantics == "wallclock" else "debian"
+    s = Schedule(
+        expr,
+        dialect=dialect,
+        timezone=name,
+        semantics=semantics,
+        daemon_timezone=data.draw(zones()) if semantics == "wallclock" else None,
+    )
+    check = check_superset(s, start, end)
+    assert check.covered, (check.expressions, start, end)
+    assert check.gate_exact
+    assert check.duplicate_ticks == 0
+    for text in check.expressions:
+        assert not text.startswith("@")
+        fields = text.split()
+        assert len(fields) == 5
+        assert "7" not in re.split(r"[,-]", fields[4])
+        assert not fields[2].startswith("*/") and not fields[4].startswith("*/")
+
+
+@given(expr=five_fields())
+def test_superset_is_the_expression_itself_in_utc_when_robfig_reads_it_alike(expr: str) -> None:
+    spec = parse(expr, "debian")
+    assume(not spec.never_fires)
+    both_restricted_and = (
+        spec.day_and and spec.dom != set(range(1, 32)) and spec.dow != set(range(7))
+    )
+    assume(not both_restricted_and)
+    exprs = Schedule(expr, timezone="UTC").utc_superset()
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    check = check_superset(Schedule(expr, timezone="UTC"), start, start + timedelta(days=3), exprs)
+    assert check.ok and check.ticks == check.fires  # no waste
+
+
+@given(
+    case=invalid_expressions(),
+    dialect=st.sampled_from(["debian", "cronie", "cronie-1.5", "cronie-head"]),
+)
+def test_rejected_expressions_are_exactly_those_the_dialect_rejects(case, dialect: str) -> None:
+    expr, fname, accepted_by = case
+    if dialect in accepted_by:
+        parse(expr, dialect)
+    else:
+        with pytest.raises(CronSyntaxError) as info:
+            parse(expr, dialect)
+        if dialect != "cronie-1.5":  # 1.5 also rejects steps wider than the field (*/24)
+            assert info.value.field == fname
+
+
+@given(expr=expressions())
+def test_valid_expressions_are_accepted_by_debian_and_cronie(expr: str) -> None:
+    for dialect in ("debian", "cronie", "cronie-head", "busybox"):
+        spec = parse(expr, dialect)
+        assert spec.minute <= set(range(60)) and spec.dow <= set(range(7))
+
+
+@given(expr=five_fields(reversed_ok=True))
+def test_reversed_ranges_follow_each_dialect(expr: str) -> None:
+    debian, cronie = parse(expr, "debian"), parse(expr, "cronie")
+    assert (debian.minute, debian.hour, debian.dom, debian.month, debian.dow) == (
+        cronie.minute,
+        cronie.hour,
+        cronie.dom,
+        cronie.month,
+        cronie.dow,
+    )
+    if any("reversed" in w for w in cronie.warnings):
+        with pytest.raises(CronSyntaxError):
+            parse(expr, "cronie-1.5")
+
+
+@settings(max_examples=3)
+@given(
+    expr=st.sampled_from(["30 2 * * *", "0 0 29 2 1", "*/20 3 * * 0"]),
+    name=st.sampled_from(["America/New_York", "Australia/Lord_Howe"]),
+)
+def test_long_windows_28_years(expr: str, name: str) -> None:
+    s = Schedule(expr, timezone=name)
+    start = datetime(2001, 1, 1, tzinfo=UTC)
+    fires = s.fire_minutes(start, datetime(2029, 1, 1, tzinfo=UTC))
+    # every fire is a matching wall time or a catch-up at an offset change
+    for u in fires[:: max(1, len(fires) // 500)]:
+        assert s.runs_due_at(datetime.fromtimestamp(u * 60, tz=UTC)) >= 1
+    assert fires == sorted(fires)
