@@ -212,3 +212,32 @@ async def test_trigger_slots_unlimited_when_zero() -> None:
     assert not await slots.acquire("k", 1, "skip")
     await slots.release("k")
     assert await slots.acquire("k", 1, "skip")
+
+
+@given(st.lists(st.integers(-5, 5), min_size=1, max_size=30), st.integers(1, 4))
+def test_waiters_are_served_by_priority_then_arrival(priorities: list[int], slots: int) -> None:
+    async def scenario() -> list[int]:
+        sem = PrioritySemaphore(slots)
+        for _ in range(slots):
+            await sem.acquire()
+        served: list[int] = []
+
+        async def waiter(index: int, priority: int) -> None:
+            await sem.acquire(priority)
+            served.append(index)
+
+        tasks = []
+        for index, priority in enumerate(priorities):
+            tasks.append(asyncio.create_task(waiter(index, priority)))
+            await asyncio.sleep(0)
+        assert sem.waiting == len(priorities) and sem.in_use == slots
+        for _ in priorities:
+            sem.release()
+            await asyncio.sleep(0)
+        await asyncio.gather(*tasks)
+        assert sem.in_use == slots
+        return served
+
+    served = asyncio.run(scenario())
+    expected = sorted(range(len(priorities)), key=lambda i: (-priorities[i], i))
+    assert served == expected
