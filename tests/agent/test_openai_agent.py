@@ -581,3 +581,23 @@ class TestLegacyTool:
         )
         assert sorted(r.output or "" for r in results) == ["a", "b"]
         assert time.monotonic() - started < 0.75
+
+
+async def test_content_parts_and_object_arguments_are_accepted(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    call = tool_call(FAILURE_TOOL)
+    assert call.body is not None
+    call.body["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = {
+        "reason": "no backup target"
+    }
+    final = answer("x")
+    assert final.body is not None
+    final.body["choices"][0]["message"]["content"] = [
+        {"type": "text", "text": "Could "},
+        {"type": "text", "text": "not run."},
+    ]
+    fake_openai.script(call, final)
+    result = await make_agent(fake_openai, tmp_path).trigger_event("backup_db")
+    assert result.output == "Could not run."
+    assert result.error == "agent reported failure: no backup target"

@@ -443,7 +443,7 @@ class OpenAIAgent:
             if not calls:
                 if finish_reason == "length":
                     raise AgentRunError("agent answer truncated (finish_reason=length)")
-                return str(message.get("content") or "")
+                return _text(message.get("content"))
             run.tool_rounds += 1
             if run.tool_rounds > self.config.max_tool_rounds:
                 raise AgentRunError(
@@ -493,9 +493,12 @@ class OpenAIAgent:
     ) -> dict[str, Any]:
         function = call.get("function") or {}
         name = function.get("name")
+        raw_arguments = function.get("arguments") or "{}"
         try:
-            arguments = json.loads(function.get("arguments") or "{}")
-        except json.JSONDecodeError:
+            arguments = (
+                raw_arguments if isinstance(raw_arguments, dict) else json.loads(raw_arguments)
+            )
+        except (TypeError, json.JSONDecodeError):
             arguments = {}
         if not isinstance(arguments, dict):
             arguments = {}
@@ -694,6 +697,16 @@ async def _run_legacy(legacy: LegacyCallable, context: dict[str, Any]) -> dict[s
 def _attr(obj: Any, name: str, carried: Any) -> Any:
     value = getattr(obj, name, None)
     return value if value is not None else getattr(carried, name, None)
+
+
+def _text(content: Any) -> str:
+    """Message content as text: a string, or a list of content parts (``{"type": "text",
+    "text": ...}``) as some compatible servers send."""
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", "")) if isinstance(part, dict) else str(part) for part in content
+        )
+    return "" if content is None else str(content)
 
 
 def _tail(text: Any) -> str | None:
