@@ -144,3 +144,12 @@ def test_lord_howe_half_hour_dst() -> None:
     assert _day("45 1 * * *", zone, "2025-04-05") == ["14:45Z"]  # first pass only
     assert _day("15 2 * * *", zone, "2025-10-04") == ["15:30Z"]  # catch-up at 02:30 +11
     assert _day("15 2 * * *", zone, "2025-10-04", dialect="busybox") == []
+
+
+def test_lord_howe_wildcard_runs_the_first_hour_after_a_half_hour_jump() -> None:
+    # 1990-10-28 02:00 +10:30 -> 02:30 +11 (15:30Z); 03:00 +11 (16:00Z) exists and matches.
+    start = datetime(1990, 10, 27, 12, 0, tzinfo=UTC)
+    got = Schedule("*/32 0,*/3 * * *", timezone="Australia/Lord_Howe").fires(
+        start, start + timedelta(hours=5)
+    )
+    assert [f.strftime("%H:%M") for f in got] == ["13:30", "14:02", "16:00", "16:32"]

@@ -84,6 +84,14 @@ def test_model_agrees_with_cronsim(expr: str, name: str, window, data) -> None:
         )
     start, end = window
     assume(not _near_big_or_fresh_jump(name, start, end))
+    # cronsim deviation found here: after a 30-minute forward change (Lord_Howe) its aware
+    # iteration skips the first matching hour of a wildcard job (03:00 +11 on 1990-10-28).
+    z = zone(name)
+    odd = any(
+        tr.delta_minutes % 60
+        for tr in z.transitions(int(start.timestamp()) - 86400, int(end.timestamp()) + 86400)
+    )
+    assume(not (odd and parse(expr, "debian").is_wildcard))
     tz = zone(name).tz
     theirs: list[datetime] = []
     for fire in CronSim(expr, start.astimezone(tz)):

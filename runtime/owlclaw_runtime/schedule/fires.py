@@ -223,7 +223,9 @@ class Schedule:
             # where cron.c runs *every* job for each missed minute.
             if wild and not (2 <= diff <= 5):
                 continue
-            a, b = t - 60, t + max(0, -delta) + 60
+            # The loop is steady (timeDiff == 1) one minute before the change and again once
+            # a repeated interval has passed, so only [t - 1, t + |delta| + 1) is simulated.
+            a, b = t - 1, t + max(0, -delta) + 1
             if merged and a <= merged[-1][1]:
                 merged[-1][1] = max(merged[-1][1], b)
             else:
