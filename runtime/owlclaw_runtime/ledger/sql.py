@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -178,6 +180,25 @@ def _execution_from_row(row: Mapping[str, Any]) -> CronExecution:
     return CronExecution(status=ExecutionStatus(row["status"]), **values)
 
 
+def _ensure_wal(cur: Any) -> None:
+    """Switch the database file to WAL (a persistent setting). Switching needs an exclusive
+    lock and SQLite reports "database is locked" at once instead of waiting on busy_timeout, so
+    two processes opening a fresh ledger together retry here until one of them has switched."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = cur.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() == "wal":
+                return
+            cur.execute("PRAGMA journal_mode=WAL").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            return  # a file system without WAL support: stay in rollback-journal mode
+        time.sleep(0.005)
+
+
 class SqlLedgerStore(LedgerStore):
     """``LedgerStore`` on SQLAlchemy Core. Safe to share between threads.
 
@@ -271,7 +292,7 @@ class SqlLedgerStore(LedgerStore):
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             if not memory:
-                cur.execute("PRAGMA journal_mode=WAL")
+                _ensure_wal(cur)
             cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.close()
 
