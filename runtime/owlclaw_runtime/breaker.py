@@ -132,9 +132,12 @@ class CircuitBreaker:
         if window <= 0:
             return False
         name = config.event_name
-        if name not in self._window_start:
-            self._window_start[name] = self._last_close(name)
-        start = self._window_start[name]
+        # Re-read on every evaluation (only failures of a closed breaker get here): another
+        # worker may have closed the breaker since this process last looked.
+        start = self._last_close(name)
+        mine = self._window_start.get(name)
+        if mine is not None and (start is None or mine > start):
+            start = mine
         if start is None:
             outcomes = self._ledger.recent_outcomes(name, window, tenant_id=self._tenant)
         else:

@@ -197,6 +197,12 @@ class Pipeline:
         return self.governance.breaker
 
     @property
+    def global_slots(self) -> PrioritySemaphore:
+        """The worker-wide ``max_concurrent`` slots of the running loop (in use, waiting)."""
+        self._bind_loop()
+        return self._global
+
+    @property
     def inflight(self) -> int:
         """Dispatched runs not finished yet (waiting for a slot included)."""
         return self._inflight

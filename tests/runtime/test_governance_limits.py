@@ -4,6 +4,7 @@ Skipped runs, manual-trigger bookkeeping and management events are never counted
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -285,8 +286,10 @@ async def test_breaker_needs_a_full_window(ledger_store: LedgerStore) -> None:
 async def test_overlap_skip(ledger_store: LedgerStore) -> None:
     app, clock, _ = new_app(ledger_store)
     gate = asyncio.Event()
+    started = asyncio.Event()
 
     async def job() -> None:
+        started.set()
         await gate.wait()
 
     app.cron_registry.register(
@@ -298,7 +301,7 @@ async def test_overlap_skip(ledger_store: LedgerStore) -> None:
         overlap_policy="skip",
     )
     first = asyncio.create_task(app.dispatch("job", scheduled_at=clock()))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(started.wait(), 10)
     (second,) = await app.dispatch("job", scheduled_at=clock())
     gate.set()
     (done,) = await first
@@ -310,11 +313,16 @@ async def test_overlap_skip(ledger_store: LedgerStore) -> None:
 async def test_overlap_queue_and_allow(ledger_store: LedgerStore, policy: str, peak: int) -> None:
     app, clock, _ = new_app(ledger_store)
     running = {"now": 0, "peak": 0}
+    all_in = asyncio.Event()
 
     async def job() -> None:
         running["now"] += 1
         running["peak"] = max(running["peak"], running["now"])
-        await asyncio.sleep(0.03)
+        if running["now"] == peak:
+            all_in.set()
+        # hold the run until the expected number overlap (or long enough to prove they can't)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_in.wait(), 0.2 if peak == 1 else 5)
         running["now"] -= 1
 
     app.cron_registry.register(
@@ -349,12 +357,21 @@ async def test_global_slots_go_to_higher_priority_first(ledger_store: LedgerStor
             migration_weight=0.0,
             priority=priority,
         )
+    semaphore = app.pipeline.global_slots
+
+    async def until(condition: Any) -> None:
+        for _ in range(1000):
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("timed out")
+
     first = asyncio.create_task(app.dispatch("blocker", scheduled_at=clock()))
-    await asyncio.sleep(0.05)
+    await until(lambda: semaphore.in_use == 1)
     waiting = []
-    for name in ("low", "mid", "high", "low2"):
+    for count, name in enumerate(("low", "mid", "high", "low2"), start=1):
         waiting.append(asyncio.create_task(app.dispatch(name, scheduled_at=clock())))
-        await asyncio.sleep(0.02)  # all are queued on the global slot, in this order
+        await until(lambda c=count: semaphore.waiting == c)  # queued in this order
     assert order == []
     gate.set()
     await asyncio.gather(first, *waiting)
@@ -364,11 +381,16 @@ async def test_global_slots_go_to_higher_priority_first(ledger_store: LedgerStor
 async def test_global_limit_caps_executions_in_flight(ledger_store: LedgerStore) -> None:
     app, clock, _ = new_app(ledger_store, max_concurrent=3)
     running = {"now": 0, "peak": 0}
+    full = asyncio.Event()
 
     async def job() -> None:
         running["now"] += 1
         running["peak"] = max(running["peak"], running["now"])
-        await asyncio.sleep(0.02)
+        if running["now"] == 3:
+            full.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(full.wait(), 5)
+        await asyncio.sleep(0.01)
         running["now"] -= 1
 
     for i in range(8):
@@ -376,3 +398,40 @@ async def test_global_limit_caps_executions_in_flight(ledger_store: LedgerStore)
     await asyncio.gather(*(app.dispatch(f"j{i}", scheduled_at=clock()) for i in range(8)))
     assert running["peak"] == 3
     assert len(ledger_store.history(limit=100)) == 8
+
+
+async def test_a_breaker_closed_by_another_worker_starts_a_fresh_window(
+    ledger_store: LedgerStore,
+) -> None:
+    clock = Clock()
+    healthy = {"ok": False}
+
+    def job() -> None:
+        if not healthy["ok"]:
+            raise OSError("down")
+
+    kw: dict[str, Any] = dict(
+        fallback_handler=job,
+        migration_weight=0.0,
+        retry_on_failure=False,
+        breaker_window=3,
+        breaker_threshold=0.5,
+        breaker_recovery_seconds=60,
+    )
+    worker_a, _, _ = new_app(ledger_store, clock=clock, state_ttl_seconds=0)
+    worker_b, _, _ = new_app(ledger_store, clock=clock, state_ttl_seconds=0)
+    for app in (worker_a, worker_b):
+        app.cron_registry.register("job", "* * * * *", **kw)
+    await worker_a.dispatch("job", scheduled_at=clock(), runs=3)
+    assert ledger_store.get_breaker("job").state == "open"
+    clock.advance(seconds=61)
+    healthy["ok"] = True
+    (trial,) = await worker_b.dispatch("job", scheduled_at=clock())
+    assert trial.status == ExecutionStatus.FALLBACK
+    assert ledger_store.get_breaker("job").state == "closed"
+    clock.advance(seconds=1)
+    healthy["ok"] = False
+    (failed,) = await worker_a.dispatch("job", scheduled_at=clock())
+    assert failed.status == ExecutionStatus.FAILED
+    # worker A counts only what happened since B closed the breaker: one failure, not three
+    assert ledger_store.get_breaker("job").state == "closed"
