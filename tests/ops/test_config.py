@@ -278,3 +278,29 @@ def test_backend_options_for_create_backend(tmp_path: Path) -> None:
         config_file="/dev/null", environ={}, backend="hatchet", hatchet={"worker_name": "w1"}
     )
     assert named.backend_options() == {"worker_name": "w1"}
+
+
+def test_prepare_worker_applies_settings_and_installs_observers(tmp_path: Path) -> None:
+    from owlclaw_runtime import OwlClawApp
+    from owlclaw_runtime.observability.metrics import CronMetrics
+    from owlclaw_runtime.observability.setup import prepare_worker
+
+    app = OwlClawApp("prep", ledger=f"sqlite:///{tmp_path / 'l.db'}", app_dir=tmp_path)
+
+    @app.cron("0 * * * *", event_name="job", migration_weight=0.0)
+    def job(context: dict) -> None:
+        """A job."""
+
+    settings = load_settings(
+        config_file="/dev/null",
+        environ={},
+        cron={"max_concurrent": 2, "retry": {"max_retries": 0}},
+        logging={"destination": str(tmp_path / "w.log")},
+    )
+    obs = prepare_worker(app, settings)
+    assert app.max_concurrent == 2
+    assert app.cron_registry.get_trigger("job").max_retries == 0
+    assert isinstance(obs.metrics, CronMetrics) and obs.metrics in app.observers
+    assert "cron_trigger_registered" in (tmp_path / "w.log").read_text()
+    obs.close()
+    app.close()

@@ -87,6 +87,8 @@ def check_run_invocation(argv: list[str]) -> None:
     run = cli.get_command(ctx, "run")
     assert run is not None, "owlmigrate run is not available"
     run.make_context("run", list(argv[2:]))  # raises click.UsageError on an unknown option
+    # in a container the endpoint must listen beyond loopback for probes and scrapes
+    assert option(argv, "--http-host") == "0.0.0.0"
     app_target = image_path_to_repo(option(argv, "--app"))
     assert app_target.is_file(), app_target
 
@@ -139,7 +141,7 @@ def test_image_environment_is_valid_configuration() -> None:
             env[key] = value
     owl = {k: v for k, v in env.items() if k.startswith("OWLCLAW_")}
     settings = load_settings(environ=owl, config_file="/dev/null")
-    assert settings.metrics.http_host == "0.0.0.0"  # reachable from outside the container
+    assert settings.logging.format == "json"
     assert settings.ledger_url and settings.ledger_url.startswith("sqlite:////srv/app/data/")
 
 
@@ -203,7 +205,7 @@ def test_compose_runs_worker_hatchet_postgres_and_prometheus() -> None:
     settings = load_settings(
         environ={k: v for k, v in env.items() if k.startswith("OWLCLAW_")}, config_file="/dev/null"
     )
-    assert settings.backend == option(worker["command"], "--backend") == "hatchet"
+    assert option(worker["command"], "--backend") == "hatchet"
     assert settings.ledger_url.startswith("postgresql+psycopg://")
     assert "@postgres:5432/" in settings.ledger_url
     assert env["HATCHET_CLIENT_HOST_PORT"].split(":")[0] == "hatchet-lite"

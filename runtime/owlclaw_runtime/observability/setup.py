@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from owlclaw_runtime.config import Settings, load_settings
+from owlclaw_runtime.config import Settings, apply_settings, load_settings
 from owlclaw_runtime.observability.hooks import RuntimeObserver
 from owlclaw_runtime.observability.logging import CronLogger, configure_logging
 from owlclaw_runtime.observability.metrics import CronMetrics
@@ -68,4 +68,13 @@ def install_observability(
     return installed
 
 
-__all__ = ["Observability", "install_observability"]
+def prepare_worker(app: Any, settings: Settings | None = None) -> Observability:
+    """Everything a worker does with the configuration before ``app.start``: apply it to the
+    app (:func:`~owlclaw_runtime.config.apply_settings`) and install the observers
+    (:func:`install_observability`). ``settings`` defaults to :func:`load_settings`."""
+    settings = settings if settings is not None else load_settings()
+    apply_settings(app, settings)
+    return install_observability(app, settings)
+
+
+__all__ = ["Observability", "install_observability", "prepare_worker"]
