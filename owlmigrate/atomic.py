@@ -50,12 +50,15 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def atomic_write(path: str | Path, data: bytes, *, mode: int | None = None) -> None:
+def atomic_write(
+    path: str | Path, data: bytes, *, mode: int | None = None, point: str = "atomic"
+) -> None:
     """Replace ``path`` with ``data`` atomically (temporary file in the same directory + rename).
 
     The old file's permission bits (and owner, when we may set it) are kept; ``mode`` applies to a
-    new file (default 0644). Crash point ``atomic.before_rename`` lies between the complete
-    temporary file and the rename, so crash tests can prove the target is never half written.
+    new file (default 0644). Crash point ``<point>.before_rename`` (default ``atomic``) lies
+    between the complete temporary file and the rename, so crash tests can prove the target is
+    never half written.
     """
     target = Path(path)
     directory = target.parent
@@ -80,7 +83,7 @@ def atomic_write(path: str | Path, data: bytes, *, mode: int | None = None) -> N
                     os.chown(tmp, old.st_uid, old.st_gid)
         else:
             os.chmod(tmp, 0o644 if mode is None else mode)
-        crash_point("atomic.before_rename")
+        crash_point(f"{point}.before_rename")
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -146,7 +146,7 @@ class AppDir:
         """Write the module and record its new hash, so generate does not call it hand-edited."""
         data = source.encode("utf-8")
         if self.module_path.read_bytes() != data:
-            atomic_write(self.module_path, data)
+            atomic_write(self.module_path, data, point="module")
         files = dict(self.manifest.get("files", {}))
         name = str(self.manifest.get("module", "owlclaw_app.py"))
         if files.get(name) != sha256_bytes(data):
@@ -155,6 +155,7 @@ class AppDir:
             atomic_write(
                 self.path / MANIFEST_NAME,
                 (json.dumps(self.manifest, indent=2) + "\n").encode("utf-8"),
+                point="manifest",
             )
 
 
@@ -241,7 +242,7 @@ def _write_crontab(app: AppDir, name: str, path: Path, data: bytes) -> None:
     """Atomic replace; a live user spool goes through ``crontab -u USER FILE`` so the daemon
     notices (Debian's cron only rereads a spool when crontab(1) touches the spool directory)."""
     if not app.is_live_spool(name):
-        atomic_write(path, data)
+        atomic_write(path, data, point="crontab")
         return
     user = app.job(name).get("user") or path.name
     fd, tmp = tempfile.mkstemp(prefix="owlmigrate-crontab-")

@@ -104,9 +104,9 @@ def write_files(
             made.append(str(backup_file(path, backups, label=name.replace("/", "__"))))
     for name in plan.changes:
         if name != MANIFEST_NAME and name in files:
-            atomic_write(directory / name, files[name])
+            atomic_write(directory / name, files[name], point="generate")
     for name in plan.stale:
         (directory / name).unlink(missing_ok=True)
     if MANIFEST_NAME in plan.changes:
-        atomic_write(directory / MANIFEST_NAME, files[MANIFEST_NAME])
+        atomic_write(directory / MANIFEST_NAME, files[MANIFEST_NAME], point="manifest")
     return made
