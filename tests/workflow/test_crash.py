@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from owlclaw_runtime.ledger import open_store
+
 from owlmigrate.journal import replay, state_of
 from owlmigrate.migration import AppDir
 from owlmigrate.rewrite import is_disabled, read_cron_keyword, weight_code
