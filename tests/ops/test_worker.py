@@ -10,7 +10,9 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,19 +51,23 @@ APP = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def worker(tmp_path: Path) -> Iterator[tuple[str, Path, dict[str, str]]]:
+@contextmanager
+def running_worker(
+    tmp_path: Path, *args: str, env_extra: dict[str, str] | None = None
+) -> Iterator[tuple[str, Path, dict[str, str]]]:
+    """``owlmigrate run --app <tmp>/app.py --http-port <free> ARGS`` until it is ready."""
     app_file = tmp_path / "app.py"
     app_file.write_text(APP)
     env = {
         **os.environ,
         "OWLCLAW_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
         "OWLCLAW_LOGGING__DESTINATION": str(tmp_path / "worker.log"),
+        **(env_extra or {}),
     }
     env.pop("OWLCLAW_CONFIG", None)
     port = free_port()
     proc = subprocess.Popen(
-        [OWLMIGRATE, "run", "--app", str(app_file), "--http-port", str(port)],
+        [OWLMIGRATE, "run", "--app", str(app_file), "--http-port", str(port), *args],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -70,7 +76,7 @@ def worker(tmp_path: Path) -> Iterator[tuple[str, Path, dict[str, str]]]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
                 out, err = proc.communicate()
@@ -88,13 +94,20 @@ def worker(tmp_path: Path) -> Iterator[tuple[str, Path, dict[str, str]]]:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(30)
+                proc.wait(60)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+        assert proc.stdout is not None and proc.stderr is not None
         proc.stdout.close()
         proc.stderr.close()
     assert proc.returncode == 0, proc.returncode  # a clean shutdown on SIGTERM
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[tuple[str, Path, dict[str, str]]]:
+    with running_worker(tmp_path) as running:
+        yield running
 
 
 def trigger(app_file: Path, env: dict[str, str]) -> int:
@@ -141,3 +154,45 @@ def test_worker_serves_metrics_and_health_as_a_breaker_opens_and_closes(
     status, report = health(base)
     assert report["status"] == "healthy", report
     assert breaker_gauge(fetch(base + "/metrics")[1], "flaky") == 0
+
+
+@pytest.mark.hatchet
+def test_worker_on_hatchet_reports_the_engine_in_health(tmp_path: Path) -> None:
+    if not os.environ.get("HATCHET_CLIENT_TOKEN"):
+        pytest.skip(
+            "HATCHET_CLIENT_TOKEN is not set: start the engine with `make hatchet-up` and "
+            "`set -a; . .hatchet/env; set +a` (make test does both)"
+        )
+    namespace = f"ops{uuid.uuid4().hex[:8]}"
+    with running_worker(
+        tmp_path, "--backend", "hatchet", env_extra={"HATCHET_CLIENT_NAMESPACE": namespace}
+    ) as (base, app_file, env):
+        status, report = health(base)
+        assert status == 200 and report["status"] == "healthy", report
+        backend = report["checks"]["backend"]
+        assert backend["name"] == "hatchet" and backend["ok"] is True
+        assert backend["engine"]["ok"] is True
+        assert backend["worker"]["alive"] is True
+        assert fetch(base + "/readyz")[0] == 200
+    _delete_workflows(app_file, env)
+
+
+def _delete_workflows(app_file: Path, env: dict[str, str]) -> None:
+    """Leave no cron registered in the engine (the same clean-up as tests/hatchet)."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        from owlclaw_runtime.loader import load_app
+        from owlclaw_runtime.schedulers.hatchet import HatchetBackend
+
+        app = load_app(app_file)
+        backend = HatchetBackend(app, worker=False)
+        names = {t.name for t in backend.tasks().values()}
+        client = backend.client
+        for row in client.workflows.list(limit=500).rows or []:
+            if row.name in names:
+                client.workflows.delete(row.metadata.id)
+        app.close()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
