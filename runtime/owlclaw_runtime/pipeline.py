@@ -172,6 +172,7 @@ class Pipeline:
         self._states_read_at: float | None = None
         self._inflight = 0
         self._running = 0  # executions past every gate and running now
+        self._warned_no_agent: set[str] = set()
         self._governance: CronGovernance | None = None
 
     # -- wiring -------------------------------------------------------------------------
@@ -428,6 +429,15 @@ class Pipeline:
         draw = app.random()
         if agent is None:
             use_agent = False
+            if state.migration_weight > 0 and config.event_name not in self._warned_no_agent:
+                # start() refuses this; it happens when `owlmigrate step` raises the weight of
+                # a worker started without an agent. The fallback keeps doing the job.
+                self._warned_no_agent.add(config.event_name)
+                log.warning(
+                    "%s: migration_weight is %g but no agent is configured; running the fallback",
+                    config.event_name,
+                    state.migration_weight,
+                )
         elif not has_fallback:
             use_agent = True  # agent-only trigger (fallback=None): nothing else could run
         else:

@@ -485,3 +485,20 @@ async def test_a_cancelled_run_leaves_no_running_row(ledger_store: LedgerStore) 
     assert row.status == ExecutionStatus.FAILED
     assert row.error_message == "cancelled before the run finished (worker stopping)"
     assert app.pipeline.inflight == 0
+
+
+async def test_weight_raised_without_an_agent_keeps_running_the_fallback(
+    ledger_store: LedgerStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    app, _, _ = _app(ledger_store)
+    ran: list[int] = []
+    app.cron_registry.register(
+        "job", "0 * * * *", fallback_handler=lambda: ran.append(1), migration_weight=0.0
+    )
+    ledger_store.save_trigger_state(TriggerState(event_name="job", migration_weight=1.0))
+    with caplog.at_level("WARNING", logger="owlclaw_runtime.pipeline"):
+        results = await app.dispatch("job", scheduled_at=AT, runs=2)
+    assert [r.status for r in results] == [ExecutionStatus.FALLBACK] * 2 and ran == [1, 1]
+    assert results[0].governance_checks["decision"]["agent_configured"] is False
+    warnings = [r for r in caplog.records if "no agent is configured" in r.getMessage()]
+    assert len(warnings) == 1
