@@ -38,36 +38,39 @@ class Done:
 def run(args: list[str], env: dict[str, str], crash: str | None = None) -> Done:
     """Run the CLI in a real child process (forked, so it does not pay the import time again)
     that ``os._exit``s at the crash point; its output is captured through files."""
-    out = tempfile.TemporaryFile(mode="w+")
-    err = tempfile.TemporaryFile(mode="w+")
-    pid = os.fork()
-    if pid == 0:  # child
-        try:
-            os.environ.clear()
-            os.environ.update(env)
-            if crash:
-                os.environ["OWLMIGRATE_CRASH_AT"] = crash
-            os.dup2(out.fileno(), 1)
-            os.dup2(err.fileno(), 2)
-            sys.stdout = os.fdopen(1, "w", closefd=False)
-            sys.stderr = os.fdopen(2, "w", closefd=False)
-            from owlmigrate.cli import main
+    with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
+        pid = os.fork()
+        if pid == 0:  # child
+            _child(args, env, crash, out.fileno(), err.fileno())
+        _, status = os.waitpid(pid, 0)
+        out.seek(0)
+        err.seek(0)
+        return Done(os.waitstatus_to_exitcode(status), out.read(), err.read())
 
-            try:
-                main(args)
-            except SystemExit as exc:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(exc.code if isinstance(exc.code, int) else 1)
-            os._exit(0)
-        except BaseException:
-            traceback.print_exc()
+
+def _child(args: list[str], env: dict[str, str], crash: str | None, out: int, err: int) -> None:
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        if crash:
+            os.environ["OWLMIGRATE_CRASH_AT"] = crash
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        sys.stdout = os.fdopen(1, "w", closefd=False)
+        sys.stderr = os.fdopen(2, "w", closefd=False)
+        from owlmigrate.cli import main
+
+        try:
+            main(args)
+        except SystemExit as exc:
+            sys.stdout.flush()
             sys.stderr.flush()
-            os._exit(70)
-    _, status = os.waitpid(pid, 0)
-    out.seek(0)
-    err.seek(0)
-    return Done(os.waitstatus_to_exitcode(status), out.read(), err.read())
+            os._exit(exc.code if isinstance(exc.code, int) else 1)
+        os._exit(0)
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(70)
 
 
 def run_subprocess(args: list[str], env: dict[str, str], crash: str | None = None) -> Done:
