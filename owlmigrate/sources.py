@@ -152,6 +152,10 @@ def _timezone(root: Path) -> tuple[str, str] | None:
 def _has_systemd(root: Path) -> tuple[bool, str]:
     if (root / "run" / "systemd" / "system").is_dir():
         return True, "run/systemd/system"
+    if root.resolve() == Path("/"):
+        # On the live host only a running systemd counts (sd_booted() checks this directory);
+        # an installed but idle systemd (a container) does not make guards skip jobs.
+        return False, "run/systemd/system is absent"
     init = root / "sbin" / "init"
     try:
         if "systemd" in os.readlink(init):

@@ -196,6 +196,14 @@ def job_risks(ctx: JobContext) -> list[Risk]:
                     "text after % is fed to the job on stdin (each further % is a newline)",
                 )
             )
+    if spec is not None and getattr(spec, "randomized", False):
+        out.append(
+            _risk(
+                "random_delay",
+                "a cronie '~' range picks a random value each time crond loads the file: the "
+                "instants are not deterministic",
+            )
+        )
     if ctx.random_delay:
         out.append(
             _risk(
