@@ -120,6 +120,9 @@ class Source(_Model):
     counts: dict[str, int] = Field(
         default_factory=dict, description="lines per kind: job, env, comment, blank, ..."
     )
+    system_format: bool | None = Field(
+        default=None, description="crontab read with a user column (etc/crontab format)"
+    )
 
 
 class Host(_Model):

@@ -361,6 +361,7 @@ class _Scanner:
             size=len(data),
             lines=len(f.lines),
             counts=_counts(f),
+            system_format=system,
         )
         self.s.sources.append(src)
         for ln in f.lines:
@@ -793,9 +794,63 @@ def scan(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LegacyLine:
+    """A job's command, stdin and environment exactly as written (no redaction)."""
+
+    command: str
+    stdin: str | None
+    env: dict[str, str]
+    user: str | None
+
+
+def legacy_line(plan: Plan, job: Job, root: str | Path | None = None) -> LegacyLine:
+    """Re-read ``job``'s line from its source and return the unredacted command, stdin and
+    environment (the plan only holds redacted text). The source must be unchanged since the
+    scan (``source_sha256``), else :class:`~owlmigrate.plan.PlanError`."""
+    from owlmigrate.plan import PlanError
+
+    base = (
+        Path(root)
+        if root is not None
+        else (Path(plan.host.root) if plan.host.root is not None else None)
+    )
+    path = base / job.source if base is not None else Path(job.source)
+    data, error = read_source(path)
+    if data is None:
+        raise PlanError(f"cannot read the job's source: {error}", path=path)
+    if hashlib.sha256(data).hexdigest() != job.source_sha256:
+        raise PlanError("the source changed since the scan; rescan first", path=path)
+    if job.line is None:
+        return LegacyLine(job.command, job.stdin, dict(job.env), job.user)
+    src = next((s for s in plan.sources if s.path == job.source), None)
+    if job.dialect == "anacron":
+        f = parse_anacrontab(data, path=job.source)
+    else:
+        system = (
+            bool(src.system_format)
+            if src is not None and src.system_format is not None
+            else (src is not None and src.kind == "system")
+        )
+        f = parse_crontab(data, path=job.source, dialect=job.dialect, system=system)
+    ln = f.line(job.line)
+    if job.span is not None and (ln.start, ln.end) != tuple(job.span):
+        raise PlanError("the job's span does not match its line", path=path, line=job.line)
+    return LegacyLine(ln.command or "", ln.stdin, dict(ln.env), job.user)
+
+
 def job_risk_codes(job: Job) -> list[str]:
     """The risk codes of a job (helper for renderers and tests)."""
     return [r.code for r in job.risks]
 
 
-__all__ = ["FORMATS", "Risk", "clean_text", "detect_format", "job_risk_codes", "scan"]
+__all__ = [
+    "FORMATS",
+    "LegacyLine",
+    "Risk",
+    "clean_text",
+    "detect_format",
+    "job_risk_codes",
+    "legacy_line",
+    "scan",
+]

@@ -239,3 +239,37 @@ def test_plan_round_trip(debian: Plan, tmp_path: Path):
     loaded = Plan.load(path)
     assert loaded == debian
     assert json.loads(path.read_text())["format_version"] == 1
+
+
+def test_legacy_line_gives_back_the_unredacted_job(debian: Plan, tmp_path: Path):
+    from owlmigrate.plan import PlanError
+    from owlmigrate.scan import legacy_line
+
+    rotate = next(j for j in debian.jobs if j.id == "rotate_keys")
+    real = legacy_line(debian, rotate)
+    assert real.command == "/srv/webapp/bin/rotate_keys.py --token=abc123def456ghi789 --dry-run"
+    assert real.env["DATABASE_URL"].startswith("postgresql://webapp:s3cr3t-pw@")
+    psql = next(j for j in debian.jobs if j.id == "psql_webapp")
+    assert legacy_line(debian, psql).stdin == psql.stdin
+    worker = next(j for j in debian.jobs if j.id == "queue_worker")
+    assert legacy_line(debian, worker).command.startswith("flock -n")
+    periodic = next(j for j in debian.jobs if j.kind == "periodic")
+    assert legacy_line(debian, periodic).command == periodic.command
+    copy = tmp_path / "debian-web"
+    shutil.copytree(EXAMPLES / "debian-web", copy, symlinks=True)
+    (copy / rotate.source).write_bytes((copy / rotate.source).read_bytes() + b"# edited\n")
+    with pytest.raises(PlanError, match="changed since the scan"):
+        legacy_line(debian, rotate, root=copy)
+
+
+def test_legacy_line_for_anacron_and_files(rhel: Plan, tmp_path: Path):
+    from owlmigrate.scan import legacy_line
+
+    compact = next(j for j in rhel.jobs if j.id == "run_job_compact_storage")
+    assert legacy_line(rhel, compact).command == "/opt/etl/bin/run_job.sh compact_storage"
+    f = tmp_path / "cron"
+    f.write_bytes(b"0 5 * * * root PGPASSWORD=pw1234567 pg_dump db\n")
+    plan = scan([str(f)])
+    job = plan.jobs[0]
+    assert "pw1234567" not in job.command
+    assert legacy_line(plan, job).command == "PGPASSWORD=pw1234567 pg_dump db"
