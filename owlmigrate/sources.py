@@ -260,17 +260,30 @@ def run_parts_skips(name: str, dialect: str) -> str | None:
     return None
 
 
-def _mode_problem(st: os.stat_result, dialect: str, kind: str) -> str | None:
-    """Ownership/mode rules the daemons enforce (only binding on a live host)."""
-    if kind == "system" or kind == "user":
-        if kind == "system" and st.st_uid != 0:
-            return "not owned by root"
-        if dialect.startswith("cronie") and kind == "system" and (st.st_mode & 0o7533) != 0o400:
-            return f"mode {stat.S_IMODE(st.st_mode):04o}: cronie requires (mode & 07533) == 0400"
-        if dialect == "debian" and kind == "system" and st.st_mode & 0o022:
-            return f"mode {stat.S_IMODE(st.st_mode):04o}: writable by group or other"
-        if dialect == "debian" and kind == "user" and stat.S_IMODE(st.st_mode) != 0o600:
-            return f"mode {stat.S_IMODE(st.st_mode):04o}: Debian requires 0600 for spool files"
+def _mode_problem(
+    st: os.stat_result, dialect: str, kind: str, owner: PasswdEntry | None
+) -> str | None:
+    """Ownership/mode rules the daemons enforce (only binding on a live host): cronie
+    check_open() (mode & 07533 == 0400, owner root or the crontab's user, one link), Debian
+    (spool files 0600; cron.d root-owned, not group/other writable), busybox (owned by root)."""
+    if kind not in ("system", "user"):
+        return None
+    mode = stat.S_IMODE(st.st_mode)
+    if kind == "system" and st.st_uid != 0:
+        return "not owned by root"
+    if dialect.startswith("cronie"):
+        if (st.st_mode & 0o7533) != 0o400:
+            return f"mode {mode:04o}: cronie requires (mode & 07533) == 0400 (BAD FILE MODE)"
+        if kind == "user" and st.st_uid != 0 and (owner is None or st.st_uid != owner.uid):
+            return "WRONG FILE OWNER: neither root nor the crontab's user"
+        if st.st_nlink != 1:
+            return "BAD LINK COUNT: the file has more than one hard link"
+    if dialect == "debian" and kind == "system" and st.st_mode & 0o022:
+        return f"mode {mode:04o}: writable by group or other"
+    if dialect == "debian" and kind == "user" and mode != 0o600:
+        return f"mode {mode:04o}: Debian requires 0600 for spool files"
+    if dialect == "busybox" and kind == "user" and st.st_uid != 0:
+        return "busybox crond only loads crontabs owned by root"
     return None
 
 
@@ -366,7 +379,7 @@ def discover(host: HostFacts, *, enforce_modes: bool | None = None) -> list[Cand
             st = c.abspath.stat()
         except OSError:
             continue
-        problem = _mode_problem(st, d, c.kind)
+        problem = _mode_problem(st, d, c.kind, host.users.get(c.user or ""))
         if problem and c.runs:
             if enforce:
                 c.runs, c.reason = False, f"the daemon refuses this file: {problem}"

@@ -164,3 +164,31 @@ def test_read_source_reports_problems(tmp_path: Path, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr("builtins.open", refuse)
     assert read_source(denied) == (None, "permission denied")
+
+
+def test_spool_mode_and_link_rules(tmp_path: Path):
+    deb = tmp_path / "deb"
+    (deb / "etc").mkdir(parents=True)
+    (deb / "etc" / "os-release").write_text("ID=debian\n")
+    (deb / "etc" / "passwd").write_text(
+        "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/h:/bin/sh\n"
+    )
+    spool = deb / "var" / "spool" / "cron" / "crontabs"
+    spool.mkdir(parents=True)
+    (spool / "alice").write_text("0 1 * * * /x\n")
+    (spool / "alice").chmod(0o644)
+    c = {x.rel: x for x in discover(detect_host(deb), enforce_modes=True)}
+    assert "Debian requires 0600" in (c["var/spool/cron/crontabs/alice"].reason or "")
+    rh = tmp_path / "rh"
+    (rh / "etc").mkdir(parents=True)
+    (rh / "etc" / "os-release").write_text("ID=fedora\n")
+    (rh / "var" / "spool" / "cron").mkdir(parents=True)
+    tab = rh / "var" / "spool" / "cron" / "root"
+    tab.write_text("0 1 * * * /x\n")
+    tab.chmod(0o600)
+    os.link(tab, tmp_path / "second-link")
+    c = {x.rel: x for x in discover(detect_host(rh), enforce_modes=True)}
+    assert "BAD LINK COUNT" in (c["var/spool/cron/root"].reason or "")
+    (tmp_path / "second-link").unlink()
+    c = {x.rel: x for x in discover(detect_host(rh), enforce_modes=True)}
+    assert c["var/spool/cron/root"].runs
