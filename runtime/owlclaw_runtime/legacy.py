@@ -1,0 +1,503 @@
+"""Run a crontab command exactly as the legacy cron daemon would.
+
+What cron does for a job (cronie ``do_command.c``/``security.c``, Debian's Vixie cron 3.0pl1
+``do_command.c``/``entry.c``, busybox ``miscutils/crond.c``; reference/cron-semantics.md 1.6-1.7):
+
+- the command runs as ``$SHELL -c COMMAND`` (``execle(shell, shell, "-c", cmd, NULL, envp)``),
+  ``SHELL`` defaulting to ``/bin/sh``;
+- the environment is built from scratch, not inherited: the crontab's assignments, then the
+  daemon's defaults for what they left unset, then the identity variables forced from passwd
+  (cronie: ``LOGNAME`` and ``USER``; Debian: ``LOGNAME``; busybox: ``LOGNAME``, ``USER`` and
+  ``HOME``). cronie also copies ``LANG`` and ``LC_*`` from its own environment;
+- after switching to the crontab's user (setgid, initgroups, setuid) it changes to ``$HOME``;
+  cronie and Debian give up on the job when that fails ("chdir(HOME) failed"), busybox falls
+  back to its spool directory;
+- the text after the first unescaped ``%`` (already split by the crontab parser) is written to
+  the job's stdin, which is then closed; with no ``%`` the job sees an empty stdin;
+- stdout and stderr go to one pipe (the mail cron would send); here its last ``output_limit``
+  bytes are kept, redacted.
+
+Beyond cron: a timeout. The job runs in a new session (its own process group), and on timeout
+or cancellation the whole group gets SIGTERM, then SIGKILL after a grace period, so a shell's
+grandchildren die with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import os
+import pwd
+import selectors
+import signal
+import stat
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from owlclaw_runtime.errors import ConfigurationError, OwlClawError
+from owlclaw_runtime.redact import redact
+
+DEFAULT_OUTPUT_LIMIT = 65536
+DEFAULT_KILL_GRACE = 5.0
+# After the shell exits, output still in the pipe is read; a background grandchild that keeps
+# the pipe open is not waited for longer than this.
+_DRAIN_SECONDS = 0.2
+_BUSYBOX_SPOOL = "/var/spool/cron"
+_DIALECTS = {
+    "debian": "debian",
+    "cronie": "cronie",
+    "cronie-1.5": "cronie",
+    "cronie-1.7": "cronie",
+    "cronie-head": "cronie",
+    "busybox": "busybox",
+}
+# _PATH_STDPATH in cronie, _PATH_DEFPATH in Debian's Vixie cron
+_DEFAULT_PATH = {"cronie": "/usr/bin:/bin:/usr/sbin:/sbin", "debian": "/usr/bin:/bin"}
+_BUSYBOX_FALLBACK_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class LegacyResult:
+    """How one run of the legacy command ended.
+
+    ``exit_code`` follows the shell convention: the exit status, or 128 + N when the process
+    was killed by signal N (``signal`` then says N).
+    """
+
+    exit_code: int
+    timed_out: bool
+    duration_seconds: float
+    output_tail: str
+    pid: int
+    signal: int | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+class LegacyJobFailed(OwlClawError):
+    """The legacy command exited non-zero or timed out. ``result`` has the details, and
+    ``exit_code`` is the job's own exit code, so retries and the ledger see what cron saw."""
+
+    def __init__(self, result: LegacyResult, command: str = "") -> None:
+        if result.timed_out:
+            what = f"timed out after {result.duration_seconds:.1f}s and was killed"
+        elif result.signal is not None:
+            what = f"was killed by signal {result.signal}"
+        else:
+            what = f"exited with status {result.exit_code}"
+        last = next((ln for ln in reversed(result.output_tail.splitlines()) if ln.strip()), "")
+        message = f"legacy job {what}"
+        if last:
+            message += f": {last[-200:]}"
+        super().__init__(message)
+        self.result = result
+        self.command = command
+        self.exit_code = result.exit_code
+
+
+def _dialect(name: str) -> str:
+    try:
+        return _DIALECTS[name]
+    except KeyError:
+        raise ConfigurationError(
+            f"unknown cron dialect {name!r} for a legacy command; expected one of "
+            f"{', '.join(sorted(_DIALECTS))}",
+            field="dialect",
+        ) from None
+
+
+def cron_environment(
+    account: pwd.struct_passwd,
+    env: Mapping[str, str] | None,
+    dialect: str,
+    *,
+    daemon_env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment the dialect's daemon gives a job of ``account`` with the crontab
+    assignments ``env`` (in file order; a later one wins, as in the crontab)."""
+    family = _dialect(dialect)
+    daemon_env = os.environ if daemon_env is None else daemon_env
+    assignments = dict(env or {})
+    name, home = account.pw_name, account.pw_dir
+    if family == "busybox":
+        # busybox load_crontab only recognises SHELL= and PATH= (and MAILTO=, used for mail);
+        # set_env_vars() forces LOGNAME, USER, HOME and SHELL; PATH is crond's own unless set.
+        result = {
+            "LOGNAME": name,
+            "USER": name,
+            "HOME": home,
+            "SHELL": assignments.get("SHELL") or "/bin/sh",
+            "PATH": assignments.get("PATH") or daemon_env.get("PATH") or _BUSYBOX_FALLBACK_PATH,
+        }
+        return result
+    result = dict(assignments)
+    result.setdefault("SHELL", "/bin/sh")
+    result.setdefault("HOME", home)
+    result.setdefault("PATH", _DEFAULT_PATH[family])
+    result["LOGNAME"] = name  # "LOGNAME is always set from the passwd entry" (both)
+    if family == "cronie":
+        result["USER"] = name
+        for key, value in daemon_env.items():  # cronie build_env(): locale from crond
+            if (key == "LANG" or key.startswith("LC_")) and key not in assignments:
+                result[key] = value
+    return result
+
+
+def _can_enter(path: Path, uid: int, gids: set[int]) -> bool:
+    """Whether ``uid`` may chdir into ``path`` (search permission on it and every parent)."""
+    if uid == 0:
+        return path.is_dir()
+    try:
+        if not path.is_dir():
+            return False
+        for part in (path, *path.parents):
+            st = part.stat()
+            if st.st_uid == uid:
+                bit = stat.S_IXUSR
+            elif st.st_gid in gids:
+                bit = stat.S_IXGRP
+            else:
+                bit = stat.S_IXOTH
+            if not st.st_mode & bit:
+                return False
+    except OSError:
+        return False
+    return True
+
+
+class _Tail:
+    """The last ``limit`` bytes of the merged output; twice that is kept until the end so a
+    secret straddling the cut is still recognised by ``redact``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.buf = bytearray()
+
+    def add(self, data: bytes) -> None:
+        self.buf += data
+        excess = len(self.buf) - 2 * self.limit
+        if excess > 0:
+            del self.buf[:excess]
+
+    def text(self) -> str:
+        decoded = bytes(self.buf).decode("utf-8", errors="replace")
+        red = redact(decoded)
+        kept = red.encode("utf-8")[-self.limit :]
+        return kept.decode("utf-8", errors="replace")
+
+
+def _exec_failed(shell: str, exc: OSError, started: float) -> LegacyResult:
+    """cron's child when execle() fails: two lines on the job's output and ERROR_EXIT (1)."""
+    reason = exc.strerror or str(exc)
+    output = f"execl: couldn't exec `{shell}'\nexecl: {reason}\n"
+    return LegacyResult(1, False, time.monotonic() - started, output, 0)
+
+
+async def _exited(proc: asyncio.subprocess.Process) -> None:
+    """Wait for the shell to exit. Not ``proc.wait()``: asyncio's wait also waits for every
+    pipe to close, which a background grandchild (``cmd &``) can hold open for hours; cron
+    considers the job done when its shell exits."""
+    while proc.returncode is None:
+        await asyncio.sleep(0.02)
+
+
+def _exit_code(returncode: int) -> tuple[int, int | None]:
+    if returncode < 0:
+        return 128 - returncode, -returncode
+    return returncode, None
+
+
+class LegacyCommand:
+    """A crontab command with what cron gives it: dialect, user, environment and ``%`` stdin.
+
+    ``run`` (blocking) and ``arun`` (asyncio) return a ``LegacyResult`` on exit status 0 and
+    raise ``LegacyJobFailed`` otherwise (non-zero exit, death by signal, timeout), so the
+    pipeline's retries and failure handling see the failure.
+
+    ``user``: the crontab's user (None: the runtime's own). Switching users needs root; a
+    non-root runtime may only run jobs of its own user (``ConfigurationError`` otherwise).
+    """
+
+    def __init__(
+        self,
+        command: str,
+        *,
+        stdin: str | None = None,
+        env: Mapping[str, str] | None = None,
+        user: str | None = None,
+        dialect: str = "debian",
+        timeout: float | None = None,
+        output_limit: int = DEFAULT_OUTPUT_LIMIT,
+        kill_grace: float = DEFAULT_KILL_GRACE,
+    ) -> None:
+        if not command.strip():
+            raise ConfigurationError("a legacy command must not be empty", field="command")
+        if timeout is not None and timeout <= 0:
+            raise ConfigurationError(f"timeout must be positive, got {timeout!r}", field="timeout")
+        self.command = command
+        self.stdin = stdin
+        self.env = dict(env or {})
+        self.user = user
+        self.dialect = dialect
+        self.family = _dialect(dialect)
+        self.timeout = timeout
+        self.output_limit = output_limit
+        self.kill_grace = kill_grace
+
+    def __repr__(self) -> str:
+        return (
+            f"LegacyCommand({redact(self.command)!r}, user={self.user!r}, "
+            f"dialect={self.dialect!r}, timeout={self.timeout!r})"
+        )
+
+    # -- preparation ------------------------------------------------------------------------
+
+    def _account(self) -> pwd.struct_passwd:
+        if self.user is None:
+            return pwd.getpwuid(os.geteuid())
+        try:
+            return pwd.getpwnam(self.user)
+        except KeyError:
+            raise ConfigurationError(
+                f"cannot run the legacy job as {self.user!r}: no such user on this host "
+                "(cron would log 'getpwnam() failed' and not run it)",
+                field="user",
+            ) from None
+
+    def _spawn_options(self) -> tuple[dict[str, Any], dict[str, str], str | None]:
+        """Popen keyword arguments, the environment, and a chdir error (job must not run)."""
+        account = self._account()
+        euid = os.geteuid()
+        identity: dict[str, Any] = {}
+        if account.pw_uid != euid:
+            if euid != 0:
+                me = pwd.getpwuid(euid).pw_name
+                raise ConfigurationError(
+                    f"cannot run the legacy job as {account.pw_name!r}: the runtime runs as "
+                    f"{me!r} and is not root; run the worker as root or as {account.pw_name!r}",
+                    field="user",
+                )
+            # setgid, initgroups, setuid: the order cron uses ("set gid first, since once we
+            # set uid, we've lost root privileges")
+            identity = {
+                "user": account.pw_uid,
+                "group": account.pw_gid,
+                "extra_groups": os.getgrouplist(account.pw_name, account.pw_gid),
+            }
+        env = cron_environment(account, self.env, self.dialect)
+        home = Path(env["HOME"] if self.family != "busybox" else account.pw_dir)
+        gids = set(os.getgrouplist(account.pw_name, account.pw_gid))
+        cwd: str | None = str(home)
+        chdir_error = None
+        if not _can_enter(home, account.pw_uid, gids):
+            if self.family == "busybox" and os.path.isdir(_BUSYBOX_SPOOL):
+                cwd = _BUSYBOX_SPOOL  # busybox change_user(): "can't change directory to ..."
+            else:
+                cwd = None
+                chdir_error = f"chdir(HOME) failed: {home}: not an accessible directory\n"
+        options = {
+            "args": [env["SHELL"], "-c", self.command],
+            "executable": env["SHELL"],
+            "env": env,
+            "cwd": cwd,
+            "start_new_session": True,
+            "close_fds": True,
+            **identity,
+        }
+        return options, env, chdir_error
+
+    def _stdin_bytes(self) -> bytes:
+        return (self.stdin or "").encode("utf-8", errors="surrogateescape")
+
+    def _finish(self, result: LegacyResult) -> LegacyResult:
+        if not result.succeeded:
+            raise LegacyJobFailed(result, self.command)
+        return result
+
+    @staticmethod
+    def _killpg(pid: int, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+
+    # -- blocking ---------------------------------------------------------------------------------
+
+    def run(self, timeout: float | None = None) -> LegacyResult:
+        """Run the command and wait; raises ``LegacyJobFailed`` unless it exits 0 in time."""
+        limit = timeout if timeout is not None else self.timeout
+        options, _env, chdir_error = self._spawn_options()
+        started = time.monotonic()
+        if chdir_error is not None:
+            return self._finish(LegacyResult(1, False, 0.0, chdir_error, 0))
+        try:
+            proc = subprocess.Popen(
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **options
+            )
+        except OSError as exc:
+            return self._finish(_exec_failed(options["executable"], exc, started))
+        tail = _Tail(self.output_limit)
+        timed_out = False
+        try:
+            timed_out = self._pump(proc, tail, started, limit)
+        finally:
+            if proc.returncode is None:  # interrupted (KeyboardInterrupt, …): leave nothing
+                self._terminate_sync(proc)
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+        code, sig = _exit_code(proc.returncode)
+        return self._finish(
+            LegacyResult(code, timed_out, time.monotonic() - started, tail.text(), proc.pid, sig)
+        )
+
+    def _pump(
+        self, proc: subprocess.Popen[bytes], tail: _Tail, started: float, limit: float | None
+    ) -> bool:
+        """Feed stdin, collect output and enforce the timeout; returns whether it timed out."""
+        assert proc.stdin is not None and proc.stdout is not None
+        pending = memoryview(self._stdin_bytes())
+        sel = selectors.DefaultSelector()
+        os.set_blocking(proc.stdout.fileno(), False)
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if pending:
+            os.set_blocking(proc.stdin.fileno(), False)
+            sel.register(proc.stdin, selectors.EVENT_WRITE)
+        else:
+            proc.stdin.close()
+        exited_at: float | None = None
+        timed_out = False
+        try:
+            while sel.get_map():
+                now = time.monotonic()
+                if proc.poll() is not None:
+                    exited_at = exited_at or now
+                    if now - exited_at > _DRAIN_SECONDS:
+                        break  # a background grandchild holds the pipe: do not wait for it
+                elif limit is not None and now - started >= limit:
+                    timed_out = True
+                    self._terminate_sync(proc)
+                    continue
+                wait = 0.05 if limit is None else max(0.0, min(0.05, started + limit - now))
+                for key, _ in sel.select(wait):
+                    if key.fileobj is proc.stdout:
+                        try:
+                            chunk = os.read(proc.stdout.fileno(), 65536)
+                        except BlockingIOError:
+                            continue
+                        if chunk:
+                            tail.add(chunk)
+                        else:
+                            sel.unregister(proc.stdout)
+                    else:
+                        try:
+                            written = os.write(proc.stdin.fileno(), pending[:65536])
+                        except BlockingIOError:
+                            continue
+                        except BrokenPipeError:  # the job did not read its stdin: fine
+                            written = len(pending)
+                        pending = pending[written:]
+                        if not pending:
+                            sel.unregister(proc.stdin)
+                            proc.stdin.close()
+            if proc.returncode is None:
+                remaining = None if limit is None else max(0.0, started + limit - time.monotonic())
+                try:
+                    proc.wait(timeout=remaining)
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+                    self._terminate_sync(proc)
+        finally:
+            sel.close()
+        return timed_out
+
+    def _terminate_sync(self, proc: subprocess.Popen[bytes]) -> None:
+        self._killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=self.kill_grace)
+        self._killpg(proc.pid, signal.SIGKILL)  # the group: grandchildren that ignored TERM
+        proc.wait()
+
+    # -- asyncio -----------------------------------------------------------------------------------
+
+    async def arun(self, timeout: float | None = None) -> LegacyResult:
+        """``run`` for the event loop: an asyncio subprocess; cancelling the awaiting task kills
+        the job's whole process group."""
+        limit = timeout if timeout is not None else self.timeout
+        options, _env, chdir_error = self._spawn_options()
+        started = time.monotonic()
+        if chdir_error is not None:
+            return self._finish(LegacyResult(1, False, 0.0, chdir_error, 0))
+        args = options.pop("args")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *args,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                **options,
+            )
+        except OSError as exc:
+            return self._finish(_exec_failed(options["executable"], exc, started))
+        tail = _Tail(self.output_limit)
+        reader = asyncio.ensure_future(self._read(proc, tail))
+        writer = asyncio.ensure_future(self._write(proc))
+        timed_out = False
+        try:
+            try:
+                await asyncio.wait_for(_exited(proc), timeout=limit)
+            except TimeoutError:
+                timed_out = True
+                await self._terminate_async(proc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reader), timeout=_DRAIN_SECONDS)
+        finally:
+            if proc.returncode is None:  # cancelled: kill the group before giving up
+                await asyncio.shield(self._terminate_async(proc))
+            for task in (reader, writer):
+                task.cancel()
+            await asyncio.gather(reader, writer, return_exceptions=True)
+            # Close our pipe ends even if a background grandchild still holds the other end
+            # (Process has no public close; its transport's close() is the documented way).
+            transport = getattr(proc, "_transport", None)
+            if transport is not None:
+                transport.close()
+        assert proc.returncode is not None
+        code, sig = _exit_code(proc.returncode)
+        return self._finish(
+            LegacyResult(code, timed_out, time.monotonic() - started, tail.text(), proc.pid, sig)
+        )
+
+    @staticmethod
+    async def _read(proc: asyncio.subprocess.Process, tail: _Tail) -> None:
+        assert proc.stdout is not None
+        while chunk := await proc.stdout.read(65536):
+            tail.add(chunk)
+
+    async def _write(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdin is not None
+        data = self._stdin_bytes()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            if data:
+                proc.stdin.write(data)
+                await proc.stdin.drain()
+            proc.stdin.close()
+
+    async def _terminate_async(self, proc: asyncio.subprocess.Process) -> None:
+        self._killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_exited(proc), timeout=self.kill_grace)
+        self._killpg(proc.pid, signal.SIGKILL)
+        await _exited(proc)
+
+
+def account_groups(user: str) -> list[str]:
+    """Names of the groups ``user`` gets through initgroups (used in diagnostics and tests)."""
+    account = pwd.getpwnam(user)
+    return sorted(grp.getgrgid(g).gr_name for g in os.getgrouplist(user, account.pw_gid))
