@@ -91,7 +91,16 @@ def test_model_agrees_with_cronsim(expr: str, name: str, window, data) -> None:
         tr.delta_minutes % 60
         for tr in z.transitions(int(start.timestamp()) - 86400, int(end.timestamp()) + 86400)
     )
-    assume(not (odd and parse(expr, "debian").is_wildcard))
+    spec = parse(expr, "debian")
+    assume(not (odd and spec.is_wildcard))
+    # cronsim deviation: a wildcard job whose matching hour is skipped by a forward change runs
+    # at the first minute after the gap (cron runs only the wall clock's current minute).
+    if spec.is_wildcard:
+        for tr in z.transitions(int(start.timestamp()) - 86400, int(end.timestamp()) + 86400):
+            if tr.delta_minutes > 0:
+                wall = datetime.fromtimestamp(tr.at + tr.before, tz=UTC)
+                skipped = {(wall + timedelta(minutes=m)).hour for m in range(tr.delta_minutes)}
+                assume(not (skipped & spec.hour))
     tz = zone(name).tz
     theirs: list[datetime] = []
     for fire in CronSim(expr, start.astimezone(tz)):

@@ -163,8 +163,50 @@ class Schedule:
         """The gate: how many runs cron starts in the UTC minute containing ``instant``."""
         if self._never:
             return 0
-        u = _utc_minute_floor(instant)
-        return sum(1 for _ in self.iter_minutes(u, u + 1))
+        return self.runs_due_at_minute(_utc_minute_floor(instant))
+
+    def runs_due_at_minute(self, u: int) -> int:
+        """:meth:`runs_due_at` for a UTC minute number (minutes since the epoch)."""
+        if self._never:
+            return 0
+        if self.semantics == "daemon":
+            for a, b in self._windows(u, u + 1):
+                return self._simulate(a, b).count(u)
+        shift = self.zone.offset_at(u * 60) // 60
+        if not self.matcher.wall_ok(u + shift):
+            return 0
+        if self._daemon_zone is not None and any(
+            a <= u < b for a, b in self._negative_ranges(u, u + 1)
+        ):
+            return 0
+        return 1
+
+    def count_minutes(self, u0: int, u1: int) -> int:
+        """``len(list(iter_minutes(u0, u1)))`` without listing plain-matching stretches."""
+        if self._never or u0 >= u1:
+            return 0
+        if self.semantics != "daemon" and self._daemon_zone is not None:
+            return sum(1 for _ in self.iter_minutes(u0, u1))
+        total = 0
+        cur = u0
+        windows = self._windows(u0, u1) if self.semantics == "daemon" else []
+        for a, b in windows:
+            if a > cur:
+                total += self._count_pure(cur, a)
+            total += sum(1 for u in self._simulate(a, b) if max(cur, u0) <= u < u1)
+            cur = max(cur, b)
+        if cur < u1:
+            total += self._count_pure(cur, u1)
+        return total
+
+    def _count_pure(self, u0: int, u1: int) -> int:
+        total = 0
+        for s, e, off in self.zone.segments(u0 * 60, u1 * 60):
+            a, b = -(-s // 60), -(-e // 60)
+            if a < b:
+                shift = off // 60
+                total += self.matcher.count_walls(a + shift, b + shift)
+        return total
 
     def utc_superset(self) -> list[str]:
         """Plain UTC 5-field expressions whose ticks include every exact instant."""

@@ -124,3 +124,19 @@ class Matcher:
                 if w >= hi:
                     return
                 yield w
+
+    def count_walls(self, lo: int, hi: int) -> int:
+        """Number of matching wall minutes in ``[lo, hi)`` without listing them."""
+        if lo >= hi or not self.times:
+            return 0
+        times = self.times
+        first_day, last_day = lo // MIN_PER_DAY, (hi - 1) // MIN_PER_DAY
+        total = 0
+        per_day = len(times)
+        for day in self.iter_days(first_day, last_day):
+            base = day * MIN_PER_DAY
+            if base >= lo and base + MIN_PER_DAY <= hi:
+                total += per_day
+            else:
+                total += bisect_left(times, hi - base) - bisect_left(times, lo - base)
+        return total

@@ -186,30 +186,41 @@ class SupersetCheck:
         return self.ticks / self.fires if self.fires else float(self.ticks)
 
 
-def superset_ticks(expressions: list[str], start: datetime, end: datetime) -> list[int]:
-    """UTC minutes at which a UTC engine fires ``expressions`` in ``[start, end)`` (all ticks)."""
+def tick_schedules(expressions: list[str]) -> list[Schedule]:
+    """The superset expressions as UTC schedules (robfig reads them as Vixie cron does)."""
     from owlclaw_runtime.schedule.fires import Schedule
 
+    return [Schedule(expr, dialect="debian", timezone="UTC") for expr in expressions]
+
+
+def superset_ticks(
+    expressions: list[str], start: datetime, end: datetime, schedules: list[Schedule] | None = None
+) -> list[int]:
+    """UTC minutes at which a UTC engine fires ``expressions`` in ``[start, end)`` (all ticks)."""
     ticks: list[int] = []
-    for expr in expressions:
-        ticks.extend(Schedule(expr, dialect="debian", timezone="UTC").fire_minutes(start, end))
+    for sched in schedules if schedules is not None else tick_schedules(expressions):
+        ticks.extend(sched.fire_minutes(start, end))
     ticks.sort()
     return ticks
 
 
 def check_superset(
-    schedule: Schedule, start: datetime, end: datetime, expressions: list[str] | None = None
+    schedule: Schedule,
+    start: datetime,
+    end: datetime,
+    expressions: list[str] | None = None,
+    schedules: list[Schedule] | None = None,
 ) -> SupersetCheck:
     """Prove superset ⊇ exact and that the gate over the ticks reproduces the exact multiset."""
     exprs = schedule.utc_superset() if expressions is None else expressions
     exact = Counter(schedule.fire_minutes(start, end))
-    ticks = superset_ticks(exprs, start, end)
+    ticks = superset_ticks(exprs, start, end, schedules)
     tick_counts = Counter(ticks)
     dups = sum(c - 1 for c in tick_counts.values() if c > 1)
     covered = all(u in tick_counts for u in exact)
     gated: Counter[int] = Counter()
     for u in tick_counts:
-        n = schedule.runs_due_at(datetime.fromtimestamp(u * 60, tz=UTC))
+        n = schedule.runs_due_at_minute(u)
         if n:
             gated[u] = n
     return SupersetCheck(
