@@ -141,7 +141,6 @@ def _environment() -> jinja2.Environment:
 # What can become a trigger
 
 
-_RUN_PARTS = re.compile(r"run-parts\b[^;|&)]*?(/\S*cron\.(?:hourly|daily|weekly|monthly))")
 _FLOCK = re.compile(r"(?:^|[\s;&|(])(?:/usr/bin/)?flock\s+(?P<opts>(?:-\S+\s+)*)")
 _RUN_ONE = re.compile(r"(?:^|[\s;&|(])(?:/usr/bin/)?run-one\s")
 
@@ -362,19 +361,86 @@ def _trigger(job: JobView, weight: float, shadow: bool, names: set[str]) -> Trig
     )
 
 
-def _periodic_driver(jobs: list[JobView], directory: str) -> JobView | None:
-    for job in jobs:
-        if job.get("kind", "cron") != "cron":
-            continue
-        match = _RUN_PARTS.search(str(job.get("command", "")))
-        if match and match.group(1).rstrip("/").endswith(directory.rstrip("/").lstrip(".")):
-            return job
+def _runner_key(job: JobView) -> tuple[str, int] | None:
+    runner = job.get("runner")
+    if isinstance(runner, Mapping) and runner.get("source") and runner.get("line"):
+        return str(runner["source"]), int(runner["line"])
     return None
 
 
-def _periodic_dir(job: JobView) -> str:
-    source = str(job.get("source", ""))
-    return str(Path("/" + source.lstrip("/")).parent) if source else ""
+def line_span(data: bytes, line: int) -> tuple[int, int] | None:
+    """Byte span (newline included) of the 1-based physical line ``line`` of ``data``."""
+    start = 0
+    for _ in range(line - 1):
+        index = data.find(b"\n", start)
+        if index == -1:
+            return None
+        start = index + 1
+    if start >= len(data):
+        return None
+    end = data.find(b"\n", start)
+    return start, len(data) if end == -1 else end + 1
+
+
+def runner_spans(plan: Mapping[str, Any]) -> dict[tuple[str, int], tuple[int, int, str]]:
+    """For each line that runs a periodic directory: its byte span and its file's hash, read
+    from the host tree (the scan records the scripts, not the ``run-parts`` line's bytes)."""
+    from owlmigrate.atomic import sha256_bytes as digest
+
+    root = (plan.get("host", {}) or {}).get("root")
+    out: dict[tuple[str, int], tuple[int, int, str]] = {}
+    for raw in plan.get("jobs", []) or []:
+        key = _runner_key(JobView(raw, 0)) if isinstance(raw, Mapping) else None
+        if key is None or key in out:
+            continue
+        path = Path(root) / key[0] if root else Path(key[0])
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        span = line_span(data, key[1])
+        if span is not None:
+            out[key] = (span[0], span[1], digest(data))
+    return out
+
+
+def _directory_job(
+    group: list[JobView], key: tuple[str, int], span: tuple[int, int, str], taken: set[str]
+) -> JobView:
+    """The trigger job for one periodic directory: the ``run-parts`` line, as written."""
+    first = group[0]
+    runner = first.get("runner")
+    directory = str(Path("/" + str(first.get("source", "")).lstrip("/")).parent)
+    base = "run_parts_" + slug(directory)
+    job_id = base
+    counter = 2
+    while job_id in taken:
+        job_id = f"{base}_{counter}"
+        counter += 1
+    taken.add(job_id)
+    risks = [r for job in group for r in job.get("risks", []) or []]
+    raw = {
+        "id": job_id,
+        "source": key[0],
+        "line": key[1],
+        "schedule": first.get("schedule"),
+        "user": first.raw.get("user") or "root",
+        "command": str(runner.get("command") or f"run-parts {directory}"),
+        "stdin": None,
+        "env": first.get("env", {}),
+        "timezone": first.get("timezone", "UTC"),
+        "daemon_timezone": first.get("daemon_timezone"),
+        "dialect": first.get("dialect", "debian"),
+        "semantics": first.get("semantics", "daemon"),
+        "enabled": True,
+        "kind": "cron",
+        "description": f"run-parts {directory} ({len(group)} script(s))",
+        "risks": risks,
+        "calls": [{"kind": "script", "name": str(job.get("source"))} for job in group],
+        "source_sha256": span[2],
+        "span": [span[0], span[1]],
+    }
+    return JobView(raw, first.index)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,11 +452,13 @@ def render(
     plan_path: str | None = None,
     weights: Mapping[str, float] | None = None,
     shadows: Mapping[str, bool] | None = None,
+    spans: Mapping[tuple[str, int], tuple[int, int, str]] | None = None,
 ) -> Rendering:
     """Render every file of the app directory for ``plan``.
 
     ``weights`` and ``shadows`` carry the journal's current state per job so that regenerating
     after a cutover or step reproduces the module the codemods left (rerunning is a no-op).
+    ``spans`` locates the ``run-parts`` lines of periodic directories (see :func:`runner_spans`).
     """
     weights = weights or {}
     shadows = shadows or {}
@@ -436,17 +504,42 @@ def render(
         weight = float(weights.get(job.id, 0.0))
         triggers.append(_trigger(job, weight, bool(shadows.get(job.id, True)), names))
     by_id = {t.job_id: t for t in triggers}
+    by_line = {
+        (str(j.get("source")), j.raw.get("line")): j.id
+        for j in jobs
+        if j.get("kind", "cron") == "cron"
+    }
+    groups: dict[tuple[str, int] | None, list[JobView]] = {}
     for job in periodic:
-        directory = _periodic_dir(job)
-        driver = _periodic_driver(jobs, directory)
-        if driver is not None and driver.id in by_id:
-            by_id[driver.id].covers.append(job.id)
+        groups.setdefault(_runner_key(job), []).append(job)
+    for key, group in groups.items():
+        reason: str | None = None
+        driver = by_line.get(key) if key is not None else None
+        if key is None:
+            reason = "no crontab line runs its directory at a fixed time (anacron or none)"
+        elif driver is not None and driver in by_id:
+            by_id[driver].covers.extend(j.id for j in group)
             continue
-        if driver is not None:
-            reason = f"its directory runs from {driver.id}, which stays in place"
+        elif driver is not None:
+            reason = f"its directory runs from {driver}, which stays in place"
+        elif key not in (spans or {}):
+            reason = f"the line that runs its directory ({key[0]}:{key[1]}) cannot be read"
         else:
-            reason = f"no crontab line runs {directory} at a fixed time (anacron or none)"
-        not_migrated.append(NotMigrated(job.id, job.raw.get("source"), job.raw.get("line"), reason))
+            view = _directory_job(group, key, (spans or {})[key], seen)
+            reason = why_not(view, sources)
+            if reason is None:
+                trigger = _trigger(
+                    view,
+                    float(weights.get(view.id, 0.0)),
+                    bool(shadows.get(view.id, True)),
+                    names,
+                )
+                trigger.covers.extend(j.id for j in group)
+                triggers.append(trigger)
+                continue
+        not_migrated.extend(
+            NotMigrated(j.id, j.raw.get("source"), j.raw.get("line"), reason) for j in group
+        )
 
     env = _environment()
     files: dict[str, bytes] = {}

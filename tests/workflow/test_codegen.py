@@ -230,9 +230,40 @@ def test_periodic_scripts_are_covered_by_the_run_parts_line() -> None:
     assert [(n.job_id, n.reason) for n in rendering.not_migrated] == [
         (
             "etc_cron_weekly_x",
-            "no crontab line runs /etc/cron.weekly at a fixed time (anacron or none)",
+            "no crontab line runs its directory at a fixed time (anacron or none)",
         )
     ]
+
+
+def test_a_periodic_directory_becomes_one_trigger_on_its_run_parts_line() -> None:
+    runner = {"source": "etc/crontab", "line": 2, "command": "cd / && run-parts /etc/cron.daily"}
+    scripts = [
+        job(
+            id=name,
+            source=f"etc/cron.daily/{name}",
+            line=None,
+            kind="periodic",
+            schedule="25 6 * * *",
+            command=f"/etc/cron.daily/{name}",
+            runner=runner,
+            span=None,
+        )
+        for name in ("logrotate", "man_db")
+    ]
+    data = b"SHELL=/bin/sh\n25 6 * * * root cd / && run-parts /etc/cron.daily\n"
+    spans = {("etc/crontab", 2): (14, len(data), "cd" * 32)}
+    rendering = render(plan(*scripts), spans=spans)
+    [trigger] = rendering.triggers
+    assert trigger.job_id == "run_parts_etc_cron_daily"
+    assert trigger.covers == ["logrotate", "man_db"]
+    assert (trigger.source, trigger.line, trigger.span) == ("etc/crontab", 2, [14, len(data)])
+    assert data[14:].startswith(b"25 6 * * * root")
+    [(command, _)] = legacy_args(rendering.files[MODULE_NAME].decode())
+    assert command == "cd / && run-parts /etc/cron.daily"
+    without = render(plan(*scripts))
+    assert [n.reason for n in without.not_migrated] == [
+        "the line that runs its directory (etc/crontab:2) cannot be read"
+    ] * 2
 
 
 def test_skill_front_matter_is_yaml_with_focus_tags() -> None:
