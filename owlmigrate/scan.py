@@ -36,7 +36,7 @@ from owlmigrate.sources import (
 )
 
 Progress = Callable[[int, int, str], None]
-FORMATS = ("auto", "user", "system")
+FORMATS = ("auto", "user", "system", "anacrontab")
 # Directories that run-parts lines usually run; listed even when nothing runs them.
 PERIODIC_DIRS = (
     "etc/cron.hourly",
@@ -434,7 +434,12 @@ class _Scanner:
         job.risks = job_risks(ctx)
         self.order += 1
         draft = _Draft(job, _naming_words(sh, command), (len(self.s.sources), self.order))
-        if sh.run_parts and ln.kind is LineKind.JOB and self._only_run_parts(sh):
+        if (
+            sh.run_parts
+            and ln.kind is LineKind.JOB
+            and self._only_run_parts(sh)
+            and host.root is not None
+        ):
             # The line's work is the scripts of the directory: they become the jobs.
             self.s.runners.append((src.path, sh.run_parts, None, job))
             return
@@ -520,7 +525,7 @@ class _Scanner:
             )
             job.risks = job_risks(ctx)
             self.order += 1
-            if sh.run_parts and self._only_run_parts(sh):
+            if sh.run_parts and self._only_run_parts(sh) and host.root is not None:
                 self.s.runners.append((rel, sh.run_parts, None, job))
                 continue
             self.s.drafts.append(
@@ -550,6 +555,18 @@ class _Scanner:
                     )
                     continue
                 covered.add(rel_dir)
+                if not (host.root / rel_dir).is_dir():
+                    self.s.sources.append(
+                        Source(
+                            path=rel_dir,
+                            kind="periodic",
+                            user=runner.user,
+                            runs=False,
+                            reason=f"{src_path}:{runner.line} runs it, but it is not in the tree",
+                            errors=[SourceError(line=None, message="directory not found")],
+                        )
+                    )
+                    continue
                 for rel, runs, reason in periodic_scripts(host, rel_dir):
                     self._periodic_job(rel, runs, reason, runner, src_path)
         for rel_dir in PERIODIC_DIRS:
@@ -756,10 +773,12 @@ def scan(
                 )
             )
             continue
+        if file_format == "anacrontab" or (
+            file_format == "auto" and posixpath.basename(shown).endswith("anacrontab")
+        ):
+            scanner.anacrontab(shown, data, [])
+            continue
         if file_format == "auto":
-            if posixpath.basename(shown) == "anacrontab":
-                scanner.anacrontab(shown, data, [])
-                continue
             system, why = detect_format(data, host.dialect, sorted(host.users))
             notes = [f"format detected: {'system' if system else 'user'} ({why})"]
         else:

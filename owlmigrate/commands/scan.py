@@ -101,7 +101,7 @@ class _StderrProgress:
     type=click.Choice(FORMATS),
     default="auto",
     show_default=True,
-    help="Format of PATH files: user crontab or system crontab with a user column.",
+    help="Format of PATH files: user crontab, system crontab (user column) or anacrontab.",
 )
 @click.option(
     "--strict-modes",

@@ -171,3 +171,16 @@ def test_plan_load_errors(tmp_path: Path):
     other.write_text(json.dumps({"jobs": []}))
     with pytest.raises(PlanError, match="not an owlmigrate plan"):
         Plan.load(other)
+
+
+def test_anacrontab_files_by_name_or_format(tmp_path: Path):
+    tab = tmp_path / "host__etc__anacrontab"
+    tab.write_bytes(b"RANDOM_DELAY=5\n1\t5\tcron.daily\tnice run-parts /etc/cron.daily\n3 1 x /y\n")
+    data = json.loads(run(str(tab), "--json").stdout)
+    assert data["sources"][0]["kind"] == "anacrontab"
+    # Without a host root the run-parts directory cannot be listed: the line stays a job.
+    assert [j["kind"] for j in data["jobs"]] == ["anacron", "anacron"]
+    other = tmp_path / "jobs.txt"
+    other.write_bytes(tab.read_bytes())
+    forced = json.loads(run(str(other), "--json", "--format", "anacrontab").stdout)
+    assert [j["schedule"] for j in forced["jobs"]] == ["1", "3"]

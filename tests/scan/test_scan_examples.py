@@ -273,3 +273,13 @@ def test_legacy_line_for_anacron_and_files(rhel: Plan, tmp_path: Path):
     job = plan.jobs[0]
     assert "pw1234567" not in job.command
     assert legacy_line(plan, job).command == "PGPASSWORD=pw1234567 pg_dump db"
+
+
+def test_run_parts_of_a_missing_directory_is_reported(tmp_path: Path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "os-release").write_text("ID=debian\n")
+    (tmp_path / "etc" / "crontab").write_text("17 * * * * root cd / && run-parts /etc/cron.gone\n")
+    plan = scan(root=tmp_path)
+    gone = next(s for s in plan.sources if s.path == "etc/cron.gone")
+    assert not gone.runs and "etc/crontab:1" in (gone.reason or "")
+    assert plan.jobs == []
