@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from owlclaw_runtime.redact import redact, redact_env
 from owlclaw_runtime.schedule import CronSyntaxError, describe
@@ -312,8 +313,17 @@ def _semantics(host: HostFacts, env: dict[str, str]) -> tuple[str, str]:
         return host.timezone, "wallclock"
     tz = env.get("CRON_TZ")
     if host.dialect.startswith("cronie") and tz:
-        return tz, "wallclock"
+        # An unknown CRON_TZ makes glibc fall back to UTC (cron-semantics 2.3).
+        return (tz if _valid_zone(tz) else "UTC"), "wallclock"
     return host.timezone, "daemon"
+
+
+def _valid_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _random_delay(host: HostFacts, env: dict[str, str]) -> int | None:

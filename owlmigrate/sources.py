@@ -12,6 +12,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Reading more than this from one file is refused (the daemons' own limits are far lower).
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -149,6 +150,14 @@ def _timezone(root: Path) -> tuple[str, str] | None:
     return None
 
 
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def _has_systemd(root: Path) -> tuple[bool, str]:
     if (root / "run" / "systemd" / "system").is_dir():
         return True, "run/systemd/system"
@@ -206,6 +215,9 @@ def detect_host(
     if timezone is None:
         tz = _timezone(root) if root is not None else None
         timezone, detected["timezone"] = tz if tz else ("UTC", "default (none found)")
+        if not _known_zone(timezone):
+            detected["timezone"] = f"default (unknown zone {timezone!r} in {detected['timezone']})"
+            timezone = "UTC"
     else:
         detected["timezone"] = "option"
     if systemd is None:

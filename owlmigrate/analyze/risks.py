@@ -279,6 +279,9 @@ def job_risks(ctx: JobContext) -> list[Risk]:
     quirks = list(ctx.warnings)
     if ctx.dialect == "debian" and "CRON_TZ" in ctx.env:
         quirks.append("Debian cron ignores CRON_TZ: the job runs in the daemon's time zone")
+    cron_tz = ctx.env.get("CRON_TZ")
+    if cron_tz and ctx.dialect.startswith("cronie") and ctx.timezone != cron_tz:
+        quirks.append(f"CRON_TZ={cron_tz!r} is not a known zone: glibc falls back to UTC")
     if "TZ" in ctx.env and "CRON_TZ" not in ctx.env:
         quirks.append("TZ changes the job's environment only, not when cron runs it")
     for text in quirks:

@@ -283,3 +283,16 @@ def test_run_parts_of_a_missing_directory_is_reported(tmp_path: Path):
     gone = next(s for s in plan.sources if s.path == "etc/cron.gone")
     assert not gone.runs and "etc/crontab:1" in (gone.reason or "")
     assert plan.jobs == []
+
+
+def test_unknown_zones_fall_back_to_utc(tmp_path: Path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "os-release").write_text("ID=fedora\n")
+    (tmp_path / "etc" / "timezone").write_text("Mars/Olympus_Mons\n")
+    (tmp_path / "etc" / "cron.d").mkdir()
+    (tmp_path / "etc" / "cron.d" / "x").write_text("CRON_TZ=Nowhere/Land\n0 1 * * * root /x\n")
+    plan = scan(root=tmp_path)
+    assert plan.host.timezone == "UTC" and "Mars/Olympus_Mons" in plan.host.detected["timezone"]
+    job = plan.jobs[0]
+    assert (job.timezone, job.semantics) == ("UTC", "wallclock")
+    assert any("falls back to UTC" in r.message for r in job.risks)
