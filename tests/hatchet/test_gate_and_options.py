@@ -121,8 +121,13 @@ def gate_app(tmp_path: Path):
 
 async def test_a_superset_tick_that_is_not_an_instant_runs_nothing(gate_app: OwlClawApp) -> None:
     job = Flaky(set())
-    gate_app.cron("30 2 * * *", event_name="nightly", timezone="America/New_York",
-                  migration_weight=0.0, fallback=job)(lambda: None)  # fmt: skip
+    gate_app.cron(
+        "30 2 * * *",
+        event_name="nightly",
+        timezone="America/New_York",
+        migration_weight=0.0,
+        fallback=job,
+    )(lambda: None)
     backend = HatchetBackend(gate_app)
     # 07:30Z is 02:30 EST: a tick of "30 6,7 * * *", but the job ran at 06:30Z (EDT) that day
     summary = await backend.handle("nightly", _tick("2026-06-01T07:30:00Z"))
@@ -136,8 +141,13 @@ async def test_a_spring_forward_tick_runs_twice_and_a_redelivery_runs_nothing(
     gate_app: OwlClawApp,
 ) -> None:
     job = Flaky(set())
-    gate_app.cron("0,30 2 * * *", event_name="twice", timezone="America/New_York",
-                  migration_weight=0.0, fallback=job)(lambda: None)  # fmt: skip
+    gate_app.cron(
+        "0,30 2 * * *",
+        event_name="twice",
+        timezone="America/New_York",
+        migration_weight=0.0,
+        fallback=job,
+    )(lambda: None)
     backend = HatchetBackend(gate_app)
     first = await backend.handle("twice", _tick("2026-03-08T07:00:00Z"))
     assert first["runs"] == 2 and first["statuses"] == ["fallback", "fallback"]
@@ -148,8 +158,13 @@ async def test_a_spring_forward_tick_runs_twice_and_a_redelivery_runs_nothing(
 
 async def test_a_retry_only_reruns_what_failed(gate_app: OwlClawApp) -> None:
     job = Flaky({2})  # the second of the two runs fails
-    gate_app.cron("0,30 2 * * *", event_name="twice", timezone="America/New_York",
-                  migration_weight=0.0, fallback=job)(lambda: None)  # fmt: skip
+    gate_app.cron(
+        "0,30 2 * * *",
+        event_name="twice",
+        timezone="America/New_York",
+        migration_weight=0.0,
+        fallback=job,
+    )(lambda: None)
     backend = HatchetBackend(gate_app)
     with pytest.raises(PipelineRunFailed, match="1 of 2 run"):
         await backend.handle("twice", _tick("2026-03-08T07:00:00Z"))

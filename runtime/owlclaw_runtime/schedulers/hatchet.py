@@ -28,7 +28,6 @@ work to the app's loop, where the pipeline and its asyncio primitives live.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -213,6 +212,7 @@ class HatchetBackend(SchedulerBackend):
         slots: int | None = None,
         schedule_timeout: timedelta = DEFAULT_SCHEDULE_TIMEOUT,
         start_timeout: float = 60.0,
+        stop_timeout: float = 60.0,
     ) -> None:
         self._app = app
         self._client = client
@@ -221,6 +221,7 @@ class HatchetBackend(SchedulerBackend):
         self._slots = slots
         self._schedule_timeout = schedule_timeout
         self._start_timeout = start_timeout
+        self._stop_timeout = stop_timeout
         self._tasks: dict[str, Any] = {}
         self._names: dict[str, str] = {}
         self._worker: Any = None
@@ -452,10 +453,12 @@ class HatchetBackend(SchedulerBackend):
             return
         loop = worker.loop
         if loop is not None and loop.is_running() and thread.is_alive():
-            future = asyncio.run_coroutine_threadsafe(worker.exit_gracefully(), loop)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.wrap_future(future), timeout=60)
-        await asyncio.to_thread(thread.join, 30)
+            # exit_gracefully stops the worker's loop itself, so its future may never resolve:
+            # wait for the thread instead.
+            asyncio.run_coroutine_threadsafe(worker.exit_gracefully(), loop)
+        await asyncio.to_thread(thread.join, self._stop_timeout)
+        if thread.is_alive():
+            log.warning("hatchet worker still busy after %gs; leaving it", self._stop_timeout)
 
     async def pause(self, event_name: str) -> None:
         """Disable the trigger's crons in the engine (durable: also saved in the ledger)."""
