@@ -45,7 +45,8 @@ from owlclaw_runtime.ledger import (
 )
 
 from owlmigrate.atomic import atomic_write, backup_file, crash_point, find_backup, sha256_bytes
-from owlmigrate.codegen.render import MANIFEST_NAME, render, runner_spans
+from owlmigrate.codegen.host import read_host_lines
+from owlmigrate.codegen.render import MANIFEST_NAME, render
 from owlmigrate.codegen.writer import plan_files, read_manifest, unified_diff, write_files
 from owlmigrate.errors import FindingError, UsageError
 from owlmigrate.journal import (
@@ -367,7 +368,7 @@ def generate(
             plan_path=str(Path(plan_path).resolve()),
             weights={j: s.weight for j, s in states.items()},
             shadows={j: s.shadow for j, s in states.items()},
-            spans=runner_spans(data),
+            host_lines=read_host_lines(data),
         )
         rendered_jobs = {t.job_id for t in rendering.triggers}
         orphaned = sorted(j for j, s in states.items() if s.cut_over and j not in rendered_jobs)

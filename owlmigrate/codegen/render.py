@@ -26,6 +26,7 @@ import jinja2
 import yaml
 
 from owlmigrate.atomic import sha256_bytes
+from owlmigrate.codegen.host import HostLines, RealLine
 from owlmigrate.codegen.literals import (
     Code,
     md_fence,
@@ -328,9 +329,13 @@ def _trigger(job: JobView, weight: float, shadow: bool, names: set[str]) -> Trig
         ("catch_up", False),
     ]
     cron_args += list(overlap_settings(command).items())
-    env = job.get("env", {}) or {}
+    # The fallback runs the real line (the plan's text is redacted); see codegen.host.
+    real: RealLine | None = job.raw.get("_real")
+    env = real.env if real is not None else job.get("env", {}) or {}
+    stdin = real.stdin if real is not None else job.raw.get("stdin")
+    run_command = real.command if real is not None else command
     legacy_args: list[tuple[str, Any]] = [
-        ("stdin", job.raw.get("stdin")),
+        ("stdin", stdin),
         ("env", {str(k): str(v) for k, v in dict(env).items()}),
         ("user", job.raw.get("user")),
         ("dialect", dialect),
@@ -338,7 +343,7 @@ def _trigger(job: JobView, weight: float, shadow: bool, names: set[str]) -> Trig
     ]
     expression = str(job.get("schedule", ""))
     cron = [Code(py_literal(expression, 4))] + [py_kwarg(k, v) for k, v in cron_args]
-    legacy = [Code(py_literal(command, 4))] + [py_kwarg(k, v) for k, v in legacy_args]
+    legacy = [Code(py_literal(run_command, 4))] + [py_kwarg(k, v) for k, v in legacy_args]
     source = job.raw.get("source")
     line = job.raw.get("line")
     where = f"{source}:{line}" if source is not None else job.id
@@ -368,44 +373,8 @@ def _runner_key(job: JobView) -> tuple[str, int] | None:
     return None
 
 
-def line_span(data: bytes, line: int) -> tuple[int, int] | None:
-    """Byte span (newline included) of the 1-based physical line ``line`` of ``data``."""
-    start = 0
-    for _ in range(line - 1):
-        index = data.find(b"\n", start)
-        if index == -1:
-            return None
-        start = index + 1
-    if start >= len(data):
-        return None
-    end = data.find(b"\n", start)
-    return start, len(data) if end == -1 else end + 1
-
-
-def runner_spans(plan: Mapping[str, Any]) -> dict[tuple[str, int], tuple[int, int, str]]:
-    """For each line that runs a periodic directory: its byte span and its file's hash, read
-    from the host tree (the scan records the scripts, not the ``run-parts`` line's bytes)."""
-    from owlmigrate.atomic import sha256_bytes as digest
-
-    root = (plan.get("host", {}) or {}).get("root")
-    out: dict[tuple[str, int], tuple[int, int, str]] = {}
-    for raw in plan.get("jobs", []) or []:
-        key = _runner_key(JobView(raw, 0)) if isinstance(raw, Mapping) else None
-        if key is None or key in out:
-            continue
-        path = Path(root) / key[0] if root else Path(key[0])
-        try:
-            data = path.read_bytes()
-        except OSError:
-            continue
-        span = line_span(data, key[1])
-        if span is not None:
-            out[key] = (span[0], span[1], digest(data))
-    return out
-
-
 def _directory_job(
-    group: list[JobView], key: tuple[str, int], span: tuple[int, int, str], taken: set[str]
+    group: list[JobView], key: tuple[str, int], line: RealLine, taken: set[str]
 ) -> JobView:
     """The trigger job for one periodic directory: the ``run-parts`` line, as written."""
     first = group[0]
@@ -425,7 +394,7 @@ def _directory_job(
         "line": key[1],
         "schedule": first.get("schedule"),
         "user": first.raw.get("user") or "root",
-        "command": str(runner.get("command") or f"run-parts {directory}"),
+        "command": str(runner.get("command") or line.command),
         "stdin": None,
         "env": first.get("env", {}),
         "timezone": first.get("timezone", "UTC"),
@@ -437,8 +406,9 @@ def _directory_job(
         "description": f"run-parts {directory} ({len(group)} script(s))",
         "risks": risks,
         "calls": [{"kind": "script", "name": str(job.get("source"))} for job in group],
-        "source_sha256": span[2],
-        "span": [span[0], span[1]],
+        "source_sha256": line.sha256,
+        "span": [line.start, line.end],
+        "_real": line,
     }
     return JobView(raw, first.index)
 
@@ -452,13 +422,14 @@ def render(
     plan_path: str | None = None,
     weights: Mapping[str, float] | None = None,
     shadows: Mapping[str, bool] | None = None,
-    spans: Mapping[tuple[str, int], tuple[int, int, str]] | None = None,
+    host_lines: HostLines | None = None,
 ) -> Rendering:
     """Render every file of the app directory for ``plan``.
 
     ``weights`` and ``shadows`` carry the journal's current state per job so that regenerating
     after a cutover or step reproduces the module the codemods left (rerunning is a no-op).
-    ``spans`` locates the ``run-parts`` lines of periodic directories (see :func:`runner_spans`).
+    ``host_lines`` (:func:`~owlmigrate.codegen.host.read_host_lines`) holds the real, unredacted
+    text of each job line and of the ``run-parts`` lines; without it the plan's text is used.
     """
     weights = weights or {}
     shadows = shadows or {}
@@ -496,6 +467,10 @@ def render(
             periodic.append(job)
             continue
         reason = why_not(job, sources)
+        if reason is None and host_lines is not None:
+            reason = host_lines.stale.get(job.id)
+            if job.id in host_lines.jobs:
+                job = JobView({**job.raw, "_real": host_lines.jobs[job.id]}, job.index)
         if reason is not None:
             not_migrated.append(
                 NotMigrated(job.id, job.raw.get("source"), job.raw.get("line"), reason)
@@ -522,10 +497,10 @@ def render(
             continue
         elif driver is not None:
             reason = f"its directory runs from {driver}, which stays in place"
-        elif key not in (spans or {}):
+        elif host_lines is None or key not in host_lines.runners:
             reason = f"the line that runs its directory ({key[0]}:{key[1]}) cannot be read"
         else:
-            view = _directory_job(group, key, (spans or {})[key], seen)
+            view = _directory_job(group, key, host_lines.runners[key], seen)
             reason = why_not(view, sources)
             if reason is None:
                 trigger = _trigger(

@@ -104,7 +104,9 @@ def write_files(
             made.append(str(backup_file(path, backups, label=name.replace("/", "__"))))
     for name in plan.changes:
         if name != MANIFEST_NAME and name in files:
-            atomic_write(directory / name, files[name], point="generate")
+            # The module holds the jobs' real (unredacted) lines: as private as a user crontab.
+            mode = 0o600 if name.endswith(".py") else 0o644
+            atomic_write(directory / name, files[name], mode=mode, point="generate")
     for name in plan.stale:
         (directory / name).unlink(missing_ok=True)
     if MANIFEST_NAME in plan.changes:

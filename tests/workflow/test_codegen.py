@@ -21,6 +21,7 @@ from owlmigrate.codegen import (
     py_literal,
     render,
 )
+from owlmigrate.codegen.host import HostLines, RealLine
 from owlmigrate.codegen.render import JobView
 
 REPO = Path(__file__).resolve().parents[2]
@@ -251,8 +252,19 @@ def test_a_periodic_directory_becomes_one_trigger_on_its_run_parts_line() -> Non
         for name in ("logrotate", "man_db")
     ]
     data = b"SHELL=/bin/sh\n25 6 * * * root cd / && run-parts /etc/cron.daily\n"
-    spans = {("etc/crontab", 2): (14, len(data), "cd" * 32)}
-    rendering = render(plan(*scripts), spans=spans)
+    host_lines = HostLines(
+        runners={
+            ("etc/crontab", 2): RealLine(
+                "cd / && run-parts /etc/cron.daily",
+                None,
+                {"SHELL": "/bin/sh"},
+                14,
+                len(data),
+                "cd" * 32,
+            )
+        }
+    )
+    rendering = render(plan(*scripts), host_lines=host_lines)
     [trigger] = rendering.triggers
     assert trigger.job_id == "run_parts_etc_cron_daily"
     assert trigger.covers == ["logrotate", "man_db"]
