@@ -98,6 +98,9 @@ class Job(_Model):
     runner: Runner | None = None
     anacron: dict[str, Any] | None = None
     flags: list[str] = Field(default_factory=list)
+    variables: list[str] = Field(
+        default_factory=list, description="shell variables the command reads ($HOME, ${X})"
+    )
 
     def has_risk(self, code: str) -> bool:
         """Whether a risk with this code was flagged."""

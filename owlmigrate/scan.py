@@ -416,6 +416,7 @@ class _Scanner:
             span=(ln.start, ln.end),
             random_delay=_random_delay(host, env),
             flags=list(ln.flags),
+            variables=list(sh.variables),
         )
         ctx = JobContext(
             dialect=f.dialect,

@@ -141,6 +141,11 @@ def _call_for(
             if details:
                 scripts.append(details)
             details["interpreter"] = words[0]
+            if cmd.cwd:
+                details["cwd"] = cmd.cwd
+            redirects = _redirect_texts(cmd)
+            if redirects:
+                details["redirects"] = redirects
             lang = language if language in ("python", "shell") else "opaque"
             return Call(
                 kind="script",
@@ -162,6 +167,9 @@ def _call_for(
             call_details["directory"] = dirs[-1]
     if cmd.cwd:
         call_details["cwd"] = cmd.cwd
+    redirects = _redirect_texts(cmd)
+    if redirects:
+        call_details["redirects"] = redirects
     if details is not None and details.get("language") in ("python", "shell"):
         scripts.append(details)
         return Call(
@@ -188,3 +196,15 @@ def _rel(host: str | None, resolver: Resolver) -> str | None:
     if host is None or resolver.root is None:
         return None
     return host.lstrip("/")
+
+
+def _redirect_texts(cmd: SimpleCommand) -> list[str]:
+    """Redirections as shell text (``>/dev/null``, ``2>&1``, ``| next``)."""
+    out = []
+    for op, fd, target in cmd.redirects:
+        if op == "|":
+            out.append("| (pipe)")
+            continue
+        prefix = "" if fd is None else str(fd)
+        out.append(f"{prefix}{op}{target}")
+    return out

@@ -296,3 +296,21 @@ def test_unknown_zones_fall_back_to_utc(tmp_path: Path):
     job = plan.jobs[0]
     assert (job.timezone, job.semantics) == ("UTC", "wallclock")
     assert any("falls back to UTC" in r.message for r in job.risks)
+
+
+def test_redirects_and_variables_are_recorded(debian: Plan):
+    worker = next(j for j in debian.jobs if j.id == "queue_worker")
+    script = next(c for c in worker.calls if c.kind == "script")
+    assert script.details["redirects"] == [">/dev/null", "2>&1"]
+    backup = next(j for j in debian.jobs if j.id == "backup_db")
+    first = next(c for c in backup.calls if c.kind == "script")
+    assert first.details["cwd"] == "/srv/webapp" and first.details["redirects"][0] == "| (pipe)"
+    tar = next(j for j in debian.jobs if j.id == "tar")
+    assert tar.variables == []
+
+
+def test_variables_read_by_a_command(tmp_path: Path):
+    f = tmp_path / "alice"
+    f.write_text('0 1 * * * tar czf "$HOME/b.tgz" ${BACKUP_DIR:-/srv}\n')
+    job = scan([str(f)], file_format="user").jobs[0]
+    assert job.variables == ["HOME", "BACKUP_DIR"]
