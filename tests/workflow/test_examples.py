@@ -43,3 +43,98 @@ def test_the_module_runs_the_real_line_while_plan_and_skills_stay_redacted(tmp_p
     assert "--token=***" in skill and "abc123" not in skill
     assert "abc123" not in (tmp_path / "app" / "README.md").read_text()
     assert "abc123" not in (tmp_path / "app" / "owlmigrate.json").read_text()
+
+
+async def _fire(app_dir: Path, app: object, name: str) -> object:
+    """Fire ``name`` at its next instant the way the embedded scheduler does (``dispatch``)."""
+    from datetime import UTC, datetime
+
+    from owlclaw_runtime.schedule import Schedule
+
+    config = app.cron_registry.get_trigger(name)  # type: ignore[attr-defined]
+    schedule = Schedule(
+        config.expression,
+        dialect=config.dialect,
+        timezone=config.timezone,
+        semantics=config.semantics,
+        daemon_timezone=config.daemon_timezone,
+    )
+    instant = schedule.next_fire(datetime(2026, 3, 1, tzinfo=UTC))
+    app.pipeline.invalidate_state()  # type: ignore[attr-defined]
+    [execution] = await app.dispatch(name, scheduled_at=instant, runs=1)  # type: ignore[attr-defined]
+    return execution
+
+
+async def test_the_whole_story_on_an_example_host(host: Path, tmp_path: Path) -> None:
+    from owlclaw_runtime.loader import load_app
+
+    from owlmigrate.errors import FindingError
+    from owlmigrate.verify import verify_app
+
+    original = snapshot(host)
+    plan = scan(root=host)
+    plan.dump(tmp_path / "plan.json")
+    ledger = f"sqlite:///{tmp_path / 'app' / 'owlclaw-ledger.db'}"
+    generated = m.generate(tmp_path / "plan.json", tmp_path / "app", ledger_url=ledger)
+    assert generated.triggers
+    report = verify_app(tmp_path / "app", years=1)
+    assert report.ok, [j for j in report.jobs if j.failed]
+    assert {j.job_id for j in report.jobs if j.status == "equivalent"} == set(generated.triggers)
+
+    # a running worker, loaded once: before cutover its triggers fire in shadow
+    worker = load_app(tmp_path / "app")
+    name = generated.triggers[0]
+    try:
+        shadow_run = await _fire(tmp_path / "app", worker, name)
+        assert (shadow_run.status, shadow_run.skip_reason) == ("skipped", "shadow")
+
+        m.cutover(tmp_path / "app", all_jobs=True, ledger_url=ledger)
+        assert snapshot(host) != original
+        live_run = await _fire(tmp_path / "app", worker, name)  # same worker, no restart
+        assert live_run.status != "skipped"
+        assert live_run.decision_mode == "fallback"
+        assert live_run.exit_code is not None or live_run.error_message
+    finally:
+        worker.close()
+
+    with pytest.raises(FindingError, match="no agent is configured|agent"):
+        m.step(tmp_path / "app", [name], to=0.1, ledger_url=ledger)
+    stepped = m.step(tmp_path / "app", all_jobs=True, to=0.5, force=True, ledger_url=ledger)
+    assert {r["to"] for r in stepped.jobs.values()} == {0.5}
+    assert m.rollback(tmp_path / "app", [name], ledger_url=ledger).jobs[name]["to"] == 0.0
+    m.rollback(tmp_path / "app", all_jobs=True, to_legacy=True, ledger_url=ledger)
+    assert snapshot(host) == original
+    actions = [r["action"] for r in m.history(tmp_path / "app", ledger_url=ledger)]
+    assert actions.count("cutover") == len(generated.triggers)
+    assert actions[-1] == "rollback"
+
+
+def test_a_job_that_succeeds_runs_through_trigger_after_cutover(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from owlmigrate.cli import cli
+
+    root = tmp_path / "host"
+    (root / "etc").mkdir(parents=True)
+    original = (
+        b"SHELL=/bin/sh\n* * * * * root printf '%s' hi > " + str(tmp_path / "out").encode() + b"\n"
+    )
+    (root / "etc" / "crontab").write_bytes(original.replace(b"%s", b"\\%s"))
+    scan(root=root).dump(tmp_path / "plan.json")
+    runner = CliRunner()
+    env = {"OWLMIGRATE_SWITCH_WINDOW": "off", "OWLCLAW_LEDGER_URL": f"sqlite:///{tmp_path}/l.db"}
+    app = str(tmp_path / "app")
+    assert (
+        runner.invoke(cli, ["generate", str(tmp_path / "plan.json"), "-o", app], env=env).exit_code
+        == 0
+    )
+    result = runner.invoke(cli, ["cutover", "--all", "--app", app], env=env)
+    assert result.exit_code == 0, result.output
+    [name] = m.AppDir.load(app).jobs
+    assert result.output == f"{name}: cut over\n"
+    result = runner.invoke(cli, ["trigger", name, "--app", app], env=env)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out").read_text() == "hi"
+    result = runner.invoke(cli, ["rollback", "--all", "--to-legacy", "--app", app], env=env)
+    assert result.output == f"{name}: restored to legacy\n"
+    assert (root / "etc" / "crontab").read_bytes() == original.replace(b"%s", b"\\%s")
