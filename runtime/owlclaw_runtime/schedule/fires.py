@@ -116,6 +116,7 @@ class Schedule:
         self.matcher = Matcher(self.spec)
         self._sim_cache: dict[tuple[int, int], tuple[int, ...]] = {}
         self._never = self.spec.never_fires
+        self._ctx: tuple[int, int, int] = (0, 0, 0)  # (offset, lo, hi) UTC minutes, last used
 
     # ------------------------------------------------------------------ public API
 
@@ -135,13 +136,37 @@ class Schedule:
         if self._never:
             return None
         u = _utc_minute_floor(after) + 1
+        fast = self._next_fast(u)
+        if fast is not None:
+            return minute_to_datetime(fast)
+        first = u
         limit = u + _HORIZON_YEARS * 366 * _DAY
         while u < limit:
-            hi = min(u + (_DAY if u == _utc_minute_floor(after) + 1 else _CHUNK), limit)
+            hi = min(u + (_DAY if u == first else _CHUNK), limit)
             for found in self.iter_minutes(u, hi):
                 return minute_to_datetime(found)
             u = hi
         return None
+
+    def _next_fast(self, u: int) -> int | None:
+        """next_fire inside one constant-offset stretch, clear of the daemon's DST windows."""
+        if self._daemon_zone is not None:
+            return None
+        ctx = self._ctx
+        if not (ctx[1] <= u < ctx[2]):
+            off, lo, hi = self.zone.context(u * 60)
+            ctx = self._ctx = (off, -(-lo // 60), hi // 60)
+        off, lo_min, hi_min = ctx
+        if self.semantics == "daemon":
+            # steady once any repeated interval after the last change is over (<= 181 min)
+            if u < lo_min + _LARGE + 2:
+                return None
+            hi_min -= 2
+        elif u < lo_min:
+            return None
+        shift = off // 60
+        wall = self.matcher.next_wall(u + shift, hi_min + shift)
+        return None if wall is None else wall - shift
 
     def prev_fire(self, before: datetime) -> datetime | None:
         """The last instant strictly before ``before``, or None when there is none."""

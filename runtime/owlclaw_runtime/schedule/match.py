@@ -140,3 +140,19 @@ class Matcher:
             else:
                 total += bisect_left(times, hi - base) - bisect_left(times, lo - base)
         return total
+
+    def next_wall(self, lo: int, limit: int) -> int | None:
+        """The first matching wall minute in ``[lo, limit)``, or None."""
+        times = self.times
+        if not times or lo >= limit:
+            return None
+        day, tod = divmod(lo, MIN_PER_DAY)
+        if self.day_ok(day):
+            i = bisect_left(times, tod)
+            if i < len(times):
+                w = day * MIN_PER_DAY + times[i]
+                return w if w < limit else None
+        for d in self.iter_days(day + 1, (limit - 1) // MIN_PER_DAY):
+            w = d * MIN_PER_DAY + times[0]
+            return w if w < limit else None
+        return None

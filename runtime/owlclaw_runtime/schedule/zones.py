@@ -9,6 +9,7 @@ that cancel out would be missed; tzdata has none since 1970). Results are cached
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -50,6 +51,8 @@ class ZoneTransitions:
         self._lock = threading.Lock()
         self._years: dict[int, tuple[Transition, ...]] = {}
         self._fixed: bool | None = None
+        self._ats: list[int] = []
+        self._offs: list[int] = []
 
     def offset_at(self, second: int) -> int:
         """UTC offset in seconds at UTC ``second``."""
@@ -104,6 +107,27 @@ class ZoneTransitions:
                 key.startswith("Etc/GMT")
             )
         return self._fixed
+
+    def context(self, second: int) -> tuple[int, int, int]:
+        """``(offset, lo, hi)``: the constant-offset interval ``[lo, hi)`` (UTC seconds) around
+        ``second``; bounds are conservative (the loaded years) where no change is known."""
+        if self.is_fixed:
+            return self.offset_at(second), -(2**62), 2**62
+        ats = self._ats
+        if not ats or not (ats[0] <= second < ats[-1]):
+            year = datetime.fromtimestamp(
+                min(max(second, _year_start(_MIN_YEAR)), _year_start(_MAX_YEAR) - 1), tz=UTC
+            ).year
+            first, last = max(_MIN_YEAR, year - 1), min(_MAX_YEAR, year + 2)
+            marks = [_year_start(first)]
+            marks += [t.at for y in range(first, last + 1) for t in self._year(y)]
+            marks.append(_year_start(last + 1))
+            self._offs = [self.offset_at(m) for m in marks]
+            self._ats = ats = marks
+        i = bisect_right(ats, second)
+        if i == 0 or i >= len(ats):
+            return self.offset_at(second), second, second + 1
+        return self._offs[i - 1], ats[i - 1], ats[i]
 
     def segments(self, start: int, end: int) -> list[tuple[int, int, int]]:
         """Constant-offset pieces ``(seg_start, seg_end, offset)`` covering ``[start, end)``."""
