@@ -271,14 +271,32 @@ def _slug(parts: Sequence[str]) -> str:
     return text
 
 
-def _assign_ids(drafts: list[_Draft]) -> None:
+def _identity(job: Job) -> tuple[str, str, str, str | None, str]:
+    """What makes a job the same job across scans (its line may move)."""
+    return (job.source, job.schedule, job.command, job.user, job.kind)
+
+
+def _assign_ids(drafts: list[_Draft], previous: Plan | None = None) -> None:
     """Ids from the command; the source (then a hash of source, schedule and command) breaks
-    ties, so ids are unique and stay the same when unrelated lines change."""
-    by_base: dict[str, list[_Draft]] = {}
-    for d in drafts:
-        by_base.setdefault(_slug(d.naming), []).append(d)
+    ties, so ids are unique and stay the same when unrelated lines change. With ``previous``
+    (the plan of an earlier scan), a job that is still there keeps its earlier id even if a new
+    job now shares its name."""
     taken: set[str] = set()
     final: dict[int, str] = {}
+    if previous is not None:
+        old: dict[tuple[str, str, str, str | None, str], list[str]] = {}
+        for job in previous.jobs:
+            old.setdefault(_identity(job), []).append(job.id)
+        for d in sorted(drafts, key=lambda x: x.order):
+            ids = old.get(_identity(d.job))
+            if ids:
+                final[id(d)] = ids.pop(0)
+                taken.add(final[id(d)])
+    by_base: dict[str, list[_Draft]] = {}
+    for d in drafts:
+        if id(d) not in final:
+            by_base.setdefault(_slug(d.naming), []).append(d)
+    kept = set(final)
     for base, group in by_base.items():
         if len(group) == 1:
             final[id(group[0])] = base
@@ -298,6 +316,9 @@ def _assign_ids(drafts: list[_Draft]) -> None:
                 ).hexdigest()[:6]
                 final[id(d)] = f"{name[:41]}_{digest}"
     for d in sorted(drafts, key=lambda x: x.order):
+        if id(d) in kept:
+            d.job.id = final[id(d)]
+            continue
         candidate = final[id(d)]
         n = 2
         unique = candidate
@@ -715,10 +736,12 @@ def scan(
     enforce_modes: bool | None = None,
     stdin_data: bytes | None = None,
     progress: Progress | None = None,
+    previous: Plan | None = None,
 ) -> Plan:
     """Scan a host tree (``root``) and/or crontab files (``paths``; ``-`` is ``stdin_data``).
 
-    With neither, the live host (``/``) is scanned. Raises :class:`UsageError` for a root that
+    With neither, the live host (``/``) is scanned. ``previous`` (an earlier plan of the same
+    host) keeps the ids of jobs that are still there. Raises :class:`UsageError` for a root that
     is not a directory or an unknown format; everything else is reported in the plan.
     """
     if file_format not in FORMATS:
@@ -806,7 +829,7 @@ def scan(
             dialect=host.dialect,
         )
     scanner.expand_periodic()
-    _assign_ids(scanner.s.drafts)
+    _assign_ids(scanner.s.drafts, previous)
     drafts = sorted(scanner.s.drafts, key=lambda d: d.order)
     return Plan(
         host=Host(

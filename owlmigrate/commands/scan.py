@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -141,6 +142,13 @@ def command(
         except (ZoneInfoNotFoundError, ValueError):
             raise click.BadParameter(f"unknown time zone {tz!r}", param_hint="--timezone") from None
     stdin_data = sys.stdin.buffer.read() if "-" in paths else None
+    previous = None
+    if output and Path(output).is_file():
+        # Rescanning into an existing plan keeps the ids of the jobs that are still there.
+        try:
+            previous = Plan.load(output)
+        except OwlMigrateError as exc:
+            raise click.UsageError(f"-o {output}: {exc.message}") from None
     progress = _StderrProgress() if sys.stderr.isatty() else None
     try:
         plan = scan(
@@ -153,6 +161,7 @@ def command(
             enforce_modes=strict_modes,
             stdin_data=stdin_data,
             progress=progress,
+            previous=previous,
         )
     except OwlMigrateError as exc:
         if exc.exit_code == 2:

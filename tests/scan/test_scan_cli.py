@@ -184,3 +184,32 @@ def test_anacrontab_files_by_name_or_format(tmp_path: Path):
     other.write_bytes(tab.read_bytes())
     forced = json.loads(run(str(other), "--json", "--format", "anacrontab").stdout)
     assert [j["schedule"] for j in forced["jobs"]] == ["1", "3"]
+
+
+def test_rescanning_into_a_plan_keeps_ids_when_names_collide_later(tmp_path: Path):
+    tree = tmp_path / "host"
+    spool = tree / "var" / "spool" / "cron" / "crontabs"
+    spool.mkdir(parents=True)
+    (tree / "etc").mkdir()
+    (tree / "etc" / "os-release").write_text("ID=debian\n")
+    (spool / "alice").write_bytes(b"0 1 * * * /opt/backup.sh\n")
+    out = tmp_path / "plan.json"
+    assert run("--root", str(tree), "-o", str(out)).exit_code == 0
+    assert [j.id for j in Plan.load(out).jobs] == ["backup"]
+    (spool / "bob").write_bytes(b"0 2 * * * /opt/backup.sh --bob\n")
+    # A fresh scan renames both; rescanning into the existing plan keeps alice's id.
+    assert run("--root", str(tree), "-o", str(out)).exit_code == 0
+    ids = {j.source: j.id for j in Plan.load(out).jobs}
+    assert ids["var/spool/cron/crontabs/alice"] == "backup"
+    assert ids["var/spool/cron/crontabs/bob"] != "backup"
+    fresh = json.loads(run("--root", str(tree), "--json").stdout)
+    assert "backup" not in [j["id"] for j in fresh["jobs"]]
+
+
+def test_a_broken_plan_file_as_output_is_a_usage_error(tmp_path: Path):
+    out = tmp_path / "plan.json"
+    out.write_text("{broken")
+    result = CliRunner().invoke(
+        cli, ["scan", "--root", str(EXAMPLES / "alpine-container"), "-o", str(out)]
+    )
+    assert result.exit_code == 2 and "cannot read the plan" in result.output
