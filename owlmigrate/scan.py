@@ -7,9 +7,7 @@ It never prints and never raises for a bad source: problems are recorded on the 
 from __future__ import annotations
 
 import hashlib
-import keyword
 import posixpath
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,15 +19,16 @@ from owlclaw_runtime.schedule import CronSyntaxError, describe
 from owlclaw_runtime.schedule import parse as parse_schedule
 
 from owlmigrate.analyze.calls import Resolver, build_calls
+from owlmigrate.analyze.ids import assign_ids, naming_words
 from owlmigrate.analyze.risks import JobContext, job_risks
-from owlmigrate.analyze.scripts import interpreter_kind
-from owlmigrate.analyze.shell import BUILTINS, TEST_COMMANDS, ShellAnalysis, analyze_command
+from owlmigrate.analyze.shell import ShellAnalysis, analyze_command
 from owlmigrate.crontab import CrontabFile, CrontabLine, LineKind, parse_anacrontab, parse_crontab
 from owlmigrate.errors import UsageError
 from owlmigrate.plan import Host, Job, Plan, Risk, Runner, Source, SourceError
 from owlmigrate.sources import (
     Candidate,
     HostFacts,
+    detect_format,
     detect_host,
     discover,
     periodic_scripts,
@@ -49,93 +48,6 @@ PERIODIC_DIRS = (
     "etc/periodic/daily",
     "etc/periodic/weekly",
     "etc/periodic/monthly",
-)
-# First words of a command that are not a user name in the sixth field.
-_NOT_USERS = frozenset(
-    {
-        "cd",
-        "test",
-        "[",
-        "echo",
-        "sh",
-        "bash",
-        "php",
-        "python",
-        "python3",
-        "perl",
-        "ruby",
-        "node",
-        "curl",
-        "wget",
-        "find",
-        "rm",
-        "run-parts",
-        "flock",
-        "nice",
-        "sleep",
-        "true",
-        "env",
-        "exec",
-        "docker",
-        "git",
-        "tar",
-        "rsync",
-        "cp",
-        "mv",
-        "make",
-        "java",
-        "sudo",
-        "su",
-        "timeout",
-        "if",
-        "for",
-        "while",
-        "/usr/bin/env",
-    }
-)
-_USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?$")
-COMMON_USERS = frozenset(
-    {
-        "root",
-        "www-data",
-        "nobody",
-        "daemon",
-        "postgres",
-        "mysql",
-        "backup",
-        "nginx",
-        "apache",
-        "mail",
-        "news",
-        "proxy",
-        "deploy",
-        "ubuntu",
-        "admin",
-        "app",
-        "web",
-        "git",
-        "redis",
-        "smmsp",
-        "munin",
-        "zabbix",
-        "nagios",
-        "centos",
-        "ec2-user",
-        "jenkins",
-        "odoo",
-        "mailman",
-        "list",
-        "bin",
-        "sys",
-        "man",
-        "lp",
-        "uucp",
-        "games",
-        "operator",
-        "adm",
-        "node",
-        "user",
-    }
 )
 
 
@@ -162,29 +74,6 @@ def clean_text(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def detect_format(data: bytes, dialect: str, users: Sequence[str] = ()) -> tuple[bool, str]:
-    """Whether a lone crontab has a user column (``/etc/crontab`` format), and why.
-
-    It does when every job line parsed as a system crontab has a sixth field that names a
-    known user (or a common service account, or looks like one and is not a command).
-    """
-    if dialect == "busybox":
-        return False, "busybox has no system crontab format"
-    as_system = parse_crontab(data, path="-", dialect=dialect, system=True)
-    jobs = [ln for ln in as_system.lines if ln.kind is LineKind.JOB]
-    if not jobs:
-        return False, "no job lines: user format assumed"
-    known = set(users)
-    for ln in jobs:
-        u = ln.user or ""
-        if u in known or u in COMMON_USERS:
-            continue
-        if _USER_RE.match(u) and u not in _NOT_USERS and not known:
-            continue
-        return False, f"line {ln.number}: {u!r} is not a user name, so there is no user column"
-    return True, f"every job line ({len(jobs)}) has a user name in the sixth field"
 
 
 def _spec(line: CrontabLine, dialect: str) -> Any:
@@ -229,104 +118,6 @@ def _counts(f: CrontabFile) -> dict[str, int]:
     for ln in f.lines:
         out[ln.kind.value] = out.get(ln.kind.value, 0) + 1
     return out
-
-
-# Commands that rarely name the job: delays, logging, inline interpreter code.
-_NAMING_NOISE = frozenset({"sleep", "logger", "echo", "printf", "true", "date", "cat", "tee"})
-
-
-def _naming_words(sh: ShellAnalysis, command: str) -> list[str]:
-    for cmd in sh.main:
-        words = cmd.words
-        base = cmd.base
-        if base in TEST_COMMANDS or base in BUILTINS or base == "run-parts":
-            continue
-        if base in _NAMING_NOISE or any(w in ("-e", "-c") for w in words[1:2]):
-            continue
-        out = []
-        if interpreter_kind(base) and len(words) > 1:
-            rest = [w for w in words[1:] if not w.startswith("-")]
-            if "-m" in words:
-                i = words.index("-m")
-                rest = words[i + 1 : i + 2] + [w for w in words[i + 2 :] if not w.startswith("-")]
-            words = rest or words
-            base = posixpath.basename(words[0]) if words else base
-        out.append(posixpath.splitext(base)[0] or base)
-        for w in words[1:3]:
-            if re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{1,30}", w):
-                out.append(w)
-                break
-        return out
-    words = command.split()
-    return [posixpath.basename(words[0])] if words else ["job"]
-
-
-def _slug(parts: Sequence[str]) -> str:
-    text = "_".join(parts).lower()
-    text = re.sub(r"[^a-z0-9]+", "_", text).strip("_")[:48].strip("_") or "job"
-    if text[0].isdigit():
-        text = "job_" + text
-    if keyword.iskeyword(text):
-        text += "_job"
-    return text
-
-
-def _identity(job: Job) -> tuple[str, str, str, str | None, str]:
-    """What makes a job the same job across scans (its line may move)."""
-    return (job.source, job.schedule, job.command, job.user, job.kind)
-
-
-def _assign_ids(drafts: list[_Draft], previous: Plan | None = None) -> None:
-    """Ids from the command; the source (then a hash of source, schedule and command) breaks
-    ties, so ids are unique and stay the same when unrelated lines change. With ``previous``
-    (the plan of an earlier scan), a job that is still there keeps its earlier id even if a new
-    job now shares its name."""
-    taken: set[str] = set()
-    final: dict[int, str] = {}
-    if previous is not None:
-        old: dict[tuple[str, str, str, str | None, str], list[str]] = {}
-        for job in previous.jobs:
-            old.setdefault(_identity(job), []).append(job.id)
-        for d in sorted(drafts, key=lambda x: x.order):
-            ids = old.get(_identity(d.job))
-            if ids:
-                final[id(d)] = ids.pop(0)
-                taken.add(final[id(d)])
-    by_base: dict[str, list[_Draft]] = {}
-    for d in drafts:
-        if id(d) not in final:
-            by_base.setdefault(_slug(d.naming), []).append(d)
-    kept = set(final)
-    for base, group in by_base.items():
-        if len(group) == 1:
-            final[id(group[0])] = base
-            continue
-        by_src: dict[str, list[_Draft]] = {}
-        for d in group:
-            src = d.job.source
-            tail = re.sub(r"^(var/spool/cron/crontabs|var/spool/cron|etc/crontabs|etc)/", "", src)
-            by_src.setdefault(_slug([base, tail]), []).append(d)
-        for name, sub in by_src.items():
-            if len(sub) == 1:
-                final[id(sub[0])] = name
-                continue
-            for d in sub:
-                digest = hashlib.sha1(
-                    f"{d.job.source}\0{d.job.schedule}\0{d.job.command}".encode()
-                ).hexdigest()[:6]
-                final[id(d)] = f"{name[:41]}_{digest}"
-    for d in sorted(drafts, key=lambda x: x.order):
-        if id(d) in kept:
-            d.job.id = final[id(d)]
-            continue
-        candidate = final[id(d)]
-        n = 2
-        unique = candidate
-        while unique in taken:
-            unique = f"{candidate}_{n}"
-            n += 1
-        taken.add(unique)
-        d.job.id = unique
 
 
 def _semantics(host: HostFacts, env: dict[str, str]) -> tuple[str, str]:
@@ -465,7 +256,7 @@ class _Scanner:
             ctx.source_runs = True  # a commented-out job is reported as disabled, not ignored
         job.risks = job_risks(ctx)
         self.order += 1
-        draft = _Draft(job, _naming_words(sh, command), (len(self.s.sources), self.order))
+        draft = _Draft(job, naming_words(sh, command), (len(self.s.sources), self.order))
         if (
             sh.run_parts
             and ln.kind is LineKind.JOB
@@ -561,7 +352,7 @@ class _Scanner:
                 self.s.runners.append((rel, sh.run_parts, None, job))
                 continue
             self.s.drafts.append(
-                _Draft(job, _naming_words(sh, command), (len(self.s.sources), self.order))
+                _Draft(job, naming_words(sh, command), (len(self.s.sources), self.order))
             )
 
     def expand_periodic(self) -> None:
@@ -829,7 +620,7 @@ def scan(
             dialect=host.dialect,
         )
     scanner.expand_periodic()
-    _assign_ids(scanner.s.drafts, previous)
+    assign_ids(scanner.s.drafts, previous)
     drafts = sorted(scanner.s.drafts, key=lambda d: d.order)
     return Plan(
         host=Host(

@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from owlmigrate.crontab import LineKind, parse_crontab
 
 # Reading more than this from one file is refused (the daemons' own limits are far lower).
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -452,3 +455,115 @@ def read_source(path: Path) -> tuple[bytes | None, str | None]:
         return None, "the file vanished while being read"
     except OSError as exc:
         return None, f"cannot read: {exc.strerror or exc}"
+
+
+# First words of a command that are not a user name in the sixth field.
+_NOT_USERS = frozenset(
+    {
+        "cd",
+        "test",
+        "[",
+        "echo",
+        "sh",
+        "bash",
+        "php",
+        "python",
+        "python3",
+        "perl",
+        "ruby",
+        "node",
+        "curl",
+        "wget",
+        "find",
+        "rm",
+        "run-parts",
+        "flock",
+        "nice",
+        "sleep",
+        "true",
+        "env",
+        "exec",
+        "docker",
+        "git",
+        "tar",
+        "rsync",
+        "cp",
+        "mv",
+        "make",
+        "java",
+        "sudo",
+        "su",
+        "timeout",
+        "if",
+        "for",
+        "while",
+        "/usr/bin/env",
+    }
+)
+_USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?$")
+COMMON_USERS = frozenset(
+    {
+        "root",
+        "www-data",
+        "nobody",
+        "daemon",
+        "postgres",
+        "mysql",
+        "backup",
+        "nginx",
+        "apache",
+        "mail",
+        "news",
+        "proxy",
+        "deploy",
+        "ubuntu",
+        "admin",
+        "app",
+        "web",
+        "git",
+        "redis",
+        "smmsp",
+        "munin",
+        "zabbix",
+        "nagios",
+        "centos",
+        "ec2-user",
+        "jenkins",
+        "odoo",
+        "mailman",
+        "list",
+        "bin",
+        "sys",
+        "man",
+        "lp",
+        "uucp",
+        "games",
+        "operator",
+        "adm",
+        "node",
+        "user",
+    }
+)
+
+
+def detect_format(data: bytes, dialect: str, users: Sequence[str] = ()) -> tuple[bool, str]:
+    """Whether a lone crontab has a user column (``/etc/crontab`` format), and why.
+
+    It does when every job line parsed as a system crontab has a sixth field that names a
+    known user (or a common service account, or looks like one and is not a command).
+    """
+    if dialect == "busybox":
+        return False, "busybox has no system crontab format"
+    as_system = parse_crontab(data, path="-", dialect=dialect, system=True)
+    jobs = [ln for ln in as_system.lines if ln.kind is LineKind.JOB]
+    if not jobs:
+        return False, "no job lines: user format assumed"
+    known = set(users)
+    for ln in jobs:
+        u = ln.user or ""
+        if u in known or u in COMMON_USERS:
+            continue
+        if _USER_RE.match(u) and u not in _NOT_USERS and not known:
+            continue
+        return False, f"line {ln.number}: {u!r} is not a user name, so there is no user column"
+    return True, f"every job line ({len(jobs)}) has a user name in the sixth field"
