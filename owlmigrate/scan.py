@@ -624,7 +624,7 @@ def scan(
     drafts = sorted(scanner.s.drafts, key=lambda d: d.order)
     return Plan(
         host=Host(
-            root=str(root_path) if root_path is not None else None,
+            root=str(root_path.resolve()) if root_path is not None else None,
             dialect=host.dialect,
             timezone=host.timezone,
             systemd=host.systemd,

@@ -314,3 +314,9 @@ def test_variables_read_by_a_command(tmp_path: Path):
     f.write_text('0 1 * * * tar czf "$HOME/b.tgz" ${BACKUP_DIR:-/srv}\n')
     job = scan([str(f)], file_format="user").jobs[0]
     assert job.variables == ["HOME", "BACKUP_DIR"]
+
+
+def test_host_root_is_stored_absolute(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(EXAMPLES)
+    plan = scan(root="alpine-container")
+    assert plan.host.root == str(EXAMPLES / "alpine-container")
