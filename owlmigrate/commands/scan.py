@@ -92,7 +92,12 @@ class _StderrProgress:
 
 @click.command("scan")
 @click.argument("paths", nargs=-1, type=click.Path(allow_dash=True))
-@click.option("--root", type=click.Path(), help="Scan a host tree under DIR ('/' for this host).")
+@click.option(
+    "--root",
+    type=click.Path(),
+    metavar="DIR",
+    help="Scan a host tree under DIR ('/' for this host).",
+)
 @click.option("--dialect", type=click.Choice(DIALECTS), help="Cron daemon (default: detected).")
 @click.option("--timezone", "tz", metavar="ZONE", help="Daemon time zone (default: detected).")
 @click.option("--systemd/--no-systemd", default=None, help="Whether the host runs systemd.")
@@ -111,7 +116,12 @@ class _StderrProgress:
     help="Apply the daemons' owner/mode rules (default only on the live host).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON on stdout.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the plan file.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the plan file (rescanning into it keeps the job ids).",
+)
 def command(
     paths: tuple[str, ...],
     root: str | None,
