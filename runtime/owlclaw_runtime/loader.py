@@ -21,6 +21,12 @@ from owlclaw_runtime.app import OwlClawApp
 from owlclaw_runtime.errors import ConfigurationError, OwlClawError
 
 MANIFEST = "owlmigrate.json"
+
+
+class AppNotFoundError(ConfigurationError):
+    """The target is neither an app file nor an app directory (a usage error for a CLI)."""
+
+
 DEFAULT_ATTR = "app"
 _counter = itertools.count(1)
 
@@ -39,7 +45,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     """The ``owlmigrate.json`` of a generated app directory, checked for ``module``/``attr``."""
     manifest = directory / MANIFEST
     if not manifest.is_file():
-        raise ConfigurationError(
+        raise AppNotFoundError(
             f"{directory} is not an app directory: {MANIFEST} is missing "
             "(give a generated app directory or path/app.py[:attr])",
             path=directory,
@@ -88,7 +94,7 @@ def load_app(target: str | Path) -> OwlClawApp:
         directory = module_file.parent
         attr = attr or DEFAULT_ATTR
     else:
-        raise ConfigurationError("no such app file or directory", path=path)
+        raise AppNotFoundError("no such app file or directory", path=path)
     if module_file.suffix != ".py":
         raise ConfigurationError("the app module must be a .py file", path=module_file)
 
@@ -122,8 +128,12 @@ def _import_file(module_file: Path, directory: Path) -> Any:
         spec.loader.exec_module(module)
     except OwlClawError as exc:
         sys.modules.pop(name, None)
-        if getattr(exc, "path", None) is None:
+        if exc.path is None:
+            # An error raised while the module ran (a bad trigger): point at the line in the
+            # app module that caused it.
             exc.path = str(module_file)
+            exc.line = _error_line(exc, module_file)
+            exc.column = None
         raise
     except Exception as exc:
         sys.modules.pop(name, None)

@@ -90,9 +90,9 @@ def test_trigger_usage_errors_exit_2(app_file: Path) -> None:
     assert bad.exit_code == 2 and "expected KEY=VALUE" in bad.output
 
 
-def test_missing_app_exits_1_naming_it(tmp_path: Path) -> None:
+def test_missing_app_exits_2_naming_it(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["status", "--app", str(tmp_path / "none")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output == f"owlmigrate: {tmp_path / 'none'}: no such app file or directory\n"
 
 
@@ -169,3 +169,20 @@ def test_status_of_a_generated_app_directory(tmp_path: Path, monkeypatch) -> Non
 def test_help_has_an_example(name: str) -> None:
     result = CliRunner().invoke(cli, [name, "--help"])
     assert result.exit_code == 0 and "Example:" in result.output
+
+
+def test_a_broken_app_exits_1_naming_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(
+        "from owlclaw_runtime import OwlClawApp\napp = OwlClawApp('x')\n"
+        "@app.cron('99 * * * *')\ndef job(): ...\n"
+    )
+    result = CliRunner().invoke(cli, ["trigger", "job", "--app", str(tmp_path / "app.py")])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"owlmigrate: {tmp_path / 'app.py'}:3: ")
+    assert "invalid cron expression '99 * * * *'" in result.output
+
+
+def test_a_directory_without_manifest_exits_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["status", "--app", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "owlmigrate.json is missing" in result.output

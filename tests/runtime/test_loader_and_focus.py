@@ -109,7 +109,7 @@ def test_a_bad_trigger_in_the_app_keeps_its_own_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigurationError, match="unknown key 'bogus'") as info:
         load_app(tmp_path / "bad.py")
-    assert info.value.path.endswith("bad.py")
+    assert info.value.path.endswith("bad.py") and info.value.line == 3
 
 
 def _skill(root: Path, name: str, front: str) -> None:
