@@ -601,3 +601,35 @@ async def test_content_parts_and_object_arguments_are_accepted(
     result = await make_agent(fake_openai, tmp_path).trigger_event("backup_db")
     assert result.output == "Could not run."
     assert result.error == "agent reported failure: no backup target"
+
+
+@pytest.mark.parametrize(
+    ("command", "status", "exit_code", "tail"),
+    [
+        ("echo dumped; echo PGPASSWORD=s3cret", "completed", 0, "dumped\nPGPASSWORD=***\n"),
+        ("echo disk full; exit 3", "failed", 3, "disk full\n"),
+    ],
+)
+async def test_the_tool_runs_a_real_legacy_command(
+    fake_openai: FakeOpenAI,
+    tmp_path: Path,
+    command: str,
+    status: str,
+    exit_code: int,
+    tail: str,
+) -> None:
+    from owlclaw_runtime.legacy import LegacyCommand, LegacyResult
+
+    legacy = LegacyCommand(command, env={"SHELL": "/bin/sh", "PATH": "/usr/bin:/bin"})
+
+    async def fallback() -> LegacyResult:
+        return await legacy.arun()
+
+    fake_openai.script(tool_call(LEGACY_TOOL), answer("reported"))
+    result = await make_agent(fake_openai, tmp_path, fallback).trigger_event("backup_db")
+    assert result.status == status
+    assert result.details["exit_code"] == exit_code
+    assert result.details["output_tail"] == tail
+    sent = fake_openai.requests[1]["messages"][-1]["content"]
+    assert f'"exit_code": {exit_code}' in sent
+    assert "s3cret" not in sent
