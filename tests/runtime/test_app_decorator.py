@@ -261,3 +261,14 @@ def test_run_blocks_until_stop_is_requested(tmp_path: Path) -> None:
     asyncio.run(main())
     assert backend.started is False
     assert app.backend is None
+
+
+def test_a_never_firing_expression_registers_with_a_warning(
+    ledger_store: LedgerStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    app, _, _ = new_app(ledger_store)
+    with caplog.at_level("WARNING", logger="owlclaw_runtime.triggers"):
+        app.cron_registry.register("feb31", "0 0 31 2 *", migration_weight=0.0)
+    assert "feb31" in app.cron_registry
+    assert app.cron_registry.next_runs("feb31") == []
+    assert any("never fires" in r.getMessage() for r in caplog.records)

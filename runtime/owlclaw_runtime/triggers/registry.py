@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ from owlclaw_runtime.errors import ConfigurationError, OwlClawError
 from owlclaw_runtime.ledger.base import ManagementEvent, SideStats, TriggerState
 from owlclaw_runtime.redact import redact
 from owlclaw_runtime.triggers.models import CronExecution, CronTriggerConfig
+
+log = logging.getLogger("owlclaw_runtime.triggers")
 
 if TYPE_CHECKING:
     from owlclaw_runtime.app import OwlClawApp
@@ -106,9 +109,7 @@ class CronTriggerRegistry:
             try:
                 observer.trigger_registered(config)
             except Exception:  # observation never breaks registration
-                import logging
-
-                logging.getLogger(__name__).exception("observer failed in trigger_registered")
+                log.exception("observer failed in trigger_registered")
         return config
 
     def _check_schedule(self, config: CronTriggerConfig) -> None:
@@ -125,7 +126,7 @@ class CronTriggerRegistry:
         from owlclaw_runtime.schedule import Schedule, parse
 
         try:
-            parse(config.expression, dialect=config.dialect)
+            spec = parse(config.expression, dialect=config.dialect)
             schedule = Schedule(
                 config.expression,
                 dialect=config.dialect,
@@ -141,6 +142,16 @@ class CronTriggerRegistry:
                 token=exc.token,
                 column=exc.column,
             ) from exc
+        for warning in spec.warnings:
+            log.warning("trigger %s: %s", config.event_name, warning)
+        if spec.never_fires:
+            # Valid for the daemon (it loads the line) but no calendar day matches: keep it, as
+            # the legacy crontab did, and say so.
+            log.warning(
+                "trigger %s: %r never fires (no calendar day matches)",
+                config.event_name,
+                config.expression,
+            )
         self._schedules[config.event_name] = schedule
 
     # -- lookup --------------------------------------------------------------------------
