@@ -11,10 +11,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from owlclaw_runtime.errors import ConfigurationError
 from owlclaw_runtime.triggers.models import CronTriggerConfig
 
 #: Errors that say "this input is wrong": running the same thing again cannot help.
-NON_RETRYABLE: tuple[type[BaseException], ...] = (ValueError, TypeError)
+NON_RETRYABLE: tuple[type[BaseException], ...] = (ValueError, TypeError, ConfigurationError)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -47,8 +48,9 @@ class RetryStrategy:
     def should_retry(self, error: BaseException | None, retry_count: int) -> bool:
         """Whether attempt number ``retry_count + 1`` should follow a failure with ``error``.
 
-        ``retry_count`` is the number of retries already made. Programming and input errors
-        (``ValueError``, ``TypeError``) and :class:`NonRetryableError` are never retried."""
+        ``retry_count`` is the number of retries already made. Programming, input and
+        configuration errors (``ValueError``, ``TypeError``, ``ConfigurationError``) and
+        :class:`NonRetryableError` are never retried."""
         if not self.retry_on_failure or retry_count >= self.max_retries:
             return False
         return not isinstance(error, (*NON_RETRYABLE, NonRetryableError))

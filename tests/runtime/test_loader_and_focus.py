@@ -166,6 +166,7 @@ def test_retry_strategy() -> None:
     assert not strategy.should_retry(OSError(), 3)
     assert not strategy.should_retry(ValueError(), 0)
     assert not strategy.should_retry(NonRetryableError(), 0)
+    assert not strategy.should_retry(ConfigurationError("bad user"), 0)
     assert not RetryStrategy(retry_on_failure=False).should_retry(OSError(), 0)
     with pytest.raises(ValueError):
         strategy.calculate_delay(-1)
