@@ -39,7 +39,7 @@ from owlmigrate.errors import FindingError, UsageError
 
 Progress = Callable[[int, int, str], None]
 _EPOCH_NAIVE = datetime(1970, 1, 1)
-_SAMPLE_DAYS = 1
+_SAMPLE = 180  # minutes compared around the first run
 _MARGIN = 5  # minutes compared on each side of an offset change (the loop is steady there)
 
 
@@ -113,9 +113,10 @@ def _iso_minute(u: int) -> str:
 
 
 def _wall_fields(u: int, tz: ZoneInfo) -> tuple[int, datetime]:
-    """(wall minute number, naive wall datetime) of UTC minute ``u`` in ``tz``."""
-    local = datetime.fromtimestamp(u * 60, tz=tz).replace(tzinfo=None)
-    return int((local - _EPOCH_NAIVE).total_seconds() // 60), local
+    """(wall minute number, local datetime) of UTC minute ``u`` in ``tz``."""
+    local = datetime.fromtimestamp(u * 60, tz=tz)
+    off = local.utcoffset()
+    return (u * 60 + int(off.total_seconds() if off else 0)) // 60, local
 
 
 def _spec_matches(spec: CronSpec, wall: datetime) -> bool:
@@ -179,6 +180,10 @@ def reference_minutes(spec: CronSpec, model: TimeModel, u0: int, u1: int) -> lis
         if _spec_matches(spec, wall) and not (lose and negative):
             out.append(u)
     return out
+
+
+def _sets(spec: CronSpec) -> tuple[Any, ...]:
+    return (spec.minute, spec.hour, spec.dom, spec.month, spec.dow, spec.day_and, spec.is_wildcard)
 
 
 def _behaviour(spec: CronSpec) -> tuple[Any, ...]:
@@ -254,7 +259,7 @@ def _compare(legacy: TimeModel, trigger: TimeModel, start: datetime, end: dateti
     s0, s1 = int(start.timestamp()), int(end.timestamp())
     u0, u1 = -(-s0 // 60), -(-s1 // 60)
     problems: list[str] = []
-    if _behaviour(lspec) != _behaviour(tspec):
+    if _sets(lspec) != _sets(tspec) and _behaviour(lspec) != _behaviour(tspec):
         problems.append(
             f"the schedules match different wall minutes ({legacy.expression!r} as "
             f"{legacy.dialect} vs {trigger.expression!r} as {trigger.dialect})"
@@ -263,20 +268,21 @@ def _compare(legacy: TimeModel, trigger: TimeModel, start: datetime, end: dateti
         problems.append(f"zone {trigger.timezone} differs from {legacy.timezone} in the window")
     # Windows: every offset change of each zone involved, plus a sample at the start.
     names = {legacy.timezone, trigger.timezone, legacy.daemon_timezone, trigger.daemon_timezone}
-    windows: list[tuple[int, int]] = [(u0, min(u1, u0 + _SAMPLE_DAYS * 1440))]
+    # a sample around the first run, away from any change (the fast path's plain matching)
+    first = tsched.next_fire(datetime.fromtimestamp(u0 * 60 - 1, tz=UTC))
+    at = u0 if first is None else max(u0, int(first.timestamp()) // 60 - _SAMPLE // 2)
+    windows: list[tuple[int, int]] = [(at, min(u1, at + _SAMPLE))]
     for name in sorted(names):
         for tr in zone(name).transitions(s0, s1):
             t = tr.at // 60
-            a = max(u0, t - _MARGIN)
-            b = min(u1, t + max(0, -tr.delta_minutes) + _MARGIN)
-            if a < b:
-                windows.append((a, b))
+            # not clipped to the window: the reference must start where the loop is steady
+            windows.append((t - _MARGIN, t + max(0, -tr.delta_minutes) + _MARGIN))
     windows = _merge(windows)
     v.windows = len(windows)
     lsched_model = legacy
     for a, b in windows:
-        ref = reference_minutes(lspec, lsched_model, a, b)
-        got = list(tsched.iter_minutes(a, b))
+        ref = [u for u in reference_minutes(lspec, lsched_model, a, b) if u0 <= u < u1]
+        got = list(tsched.iter_minutes(max(a, u0), min(b, u1)))
         if Counter(ref) != Counter(got):
             missing = sorted((Counter(ref) - Counter(got)).elements())
             extra = sorted((Counter(got) - Counter(ref)).elements())
@@ -291,8 +297,8 @@ def _compare(legacy: TimeModel, trigger: TimeModel, start: datetime, end: dateti
     for a, b in windows:
         check = check_superset(
             tsched,
-            datetime.fromtimestamp(a * 60, tz=UTC),
-            datetime.fromtimestamp(b * 60, tz=UTC),
+            datetime.fromtimestamp(max(a, u0) * 60, tz=UTC),
+            datetime.fromtimestamp(min(b, u1) * 60, tz=UTC),
             v.superset,
             ticks,
         )

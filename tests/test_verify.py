@@ -246,3 +246,12 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert missing.exit_code == 1 and "no such plan file" in missing.output
     assert _run(["verify", "--app", str(tmp_path)]).exit_code == 2
     assert "Example:" in _run(["verify", "--help"]).output
+
+
+def test_a_window_starting_inside_the_repeated_hour() -> None:
+    # 2025-11-02 06:20Z is 01:20 EST, the second pass: cron runs neither 30 1 nor 45 1 again.
+    legacy = TimeModel("30,45 1 * * *", "debian", NY, "daemon", NY)
+    start = datetime(2025, 11, 2, 6, 20, tzinfo=UTC)
+    verdict = compare(legacy, legacy, start, datetime(2025, 11, 4, tzinfo=UTC))
+    assert verdict.status == "equivalent", verdict.reason
+    assert verdict.fires == 2  # 11-03 01:30 and 01:45 EST

@@ -324,11 +324,18 @@ class Schedule:
         ok = self.matcher.wall_ok
         wild = self.spec.is_wildcard
         out: list[int] = []
-        first_day, last_day = self._wall(a) // _DAY - 1, self._wall(b) // _DAY + 1
+        # offsets inside the window change only at its transitions: no per-minute zone lookup
+        changes = [(t.at, t.after) for t in self.zone.transitions(a * 60 - 59, b * 60)]
+        off = self.zone.offset_at((a - 1) * 60)
+        first_day, last_day = ((a - 1) * 60 + off) // 86400 - 1, self._wall(b) // _DAY + 1
         if any(self.matcher.day_ok(d) for d in range(first_day, last_day + 1)):
-            vt = self._wall(a - 1)  # the window starts in steady state (timeDiff == 1)
+            vt = ((a - 1) * 60 + off) // 60  # the window starts in steady state (timeDiff == 1)
+            nxt = 0
             for u in range(a, b):
-                tr = self._wall(u)
+                while nxt < len(changes) and changes[nxt][0] <= u * 60:
+                    off = changes[nxt][1]
+                    nxt += 1
+                tr = (u * 60 + off) // 60
                 diff = tr - vt
                 if diff == 1 or diff > _LARGE or diff < -_LARGE:
                     # normal minute, or a clock correction: "jump virtual time, run everything"

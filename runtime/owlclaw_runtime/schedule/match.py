@@ -40,10 +40,26 @@ def matches(spec: CronSpec, wall: datetime) -> bool:
     )
 
 
+# Matching days per month, shared by every Matcher with the same day fields (most jobs run
+# every day or on a few weekdays); bounded by the number of distinct day predicates in use.
+_SHARED: dict[
+    tuple[frozenset[int], frozenset[int], bool], dict[tuple[int, int], tuple[int, ...]]
+] = {}
+
+
+def _days_of(spec: CronSpec, year: int, month: int) -> tuple[int, ...]:
+    first = date(year, month, 1).toordinal()
+    ndays = calendar.monthrange(year, month)[1]
+    dom, dow = spec.dom, spec.dow
+    if spec.day_and:
+        return tuple(d for d in range(1, ndays + 1) if d in dom and (first + d - 1) % 7 in dow)
+    return tuple(d for d in range(1, ndays + 1) if d in dom or (first + d - 1) % 7 in dow)
+
+
 class Matcher:
     """Fast repeated matching for one spec: cached matching days per month, sorted times of day."""
 
-    __slots__ = ("_months", "spec", "times", "times_set")
+    __slots__ = ("_day_key", "_months", "spec", "times", "times_set")
 
     def __init__(self, spec: CronSpec) -> None:
         self.spec = spec
@@ -51,6 +67,7 @@ class Matcher:
         self.times: list[int] = sorted(h * 60 + m for h in spec.hour for m in spec.minute)
         self.times_set = frozenset(self.times)
         self._months: dict[tuple[int, int], tuple[int, ...]] = {}
+        self._day_key = (spec.dom, spec.dow, spec.day_and)
 
     def month_days(self, year: int, month: int) -> tuple[int, ...]:
         """Day numbers (1-based) of (year, month) that match, cached."""
@@ -61,16 +78,10 @@ class Matcher:
             if month not in spec.month or not self.times:
                 got = ()
             else:
-                first = date(year, month, 1).toordinal()
-                ndays = calendar.monthrange(year, month)[1]
-                dom, dow, day_and = spec.dom, spec.dow, spec.day_and
-                out = []
-                for d in range(1, ndays + 1):
-                    a = d in dom
-                    b = (first + d - 1) % 7 in dow
-                    if (a and b) if day_and else (a or b):
-                        out.append(d)
-                got = tuple(out)
+                shared = _SHARED.setdefault(self._day_key, {})
+                got = shared.get(key)
+                if got is None:
+                    got = shared[key] = _days_of(spec, year, month)
             self._months[key] = got
         return got
 

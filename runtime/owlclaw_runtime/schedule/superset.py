@@ -137,7 +137,15 @@ def utc_superset(schedule: Schedule, horizon: tuple[int, int] = HORIZON) -> list
             preds[tod] = preds[tod].union(pred) if tod in preds else pred
     # Instants the daemon loop adds around offset changes (catch-ups), with their exact dates.
     extra: dict[int, set[tuple[int, int]]] = defaultdict(set)
-    for a, b in schedule._windows(start // 60, end // 60):
+    # Only forward changes add instants (catch-ups at the jump); in a repeated interval the
+    # daemon runs a subset of what plain matching runs, which is covered above.
+    forward = [tr for tr in schedule.zone.transitions(start, end) if tr.after > tr.before]
+    windows = (
+        [(tr.at // 60 - 1, tr.at // 60 + 1) for tr in forward]
+        if schedule.semantics == "daemon"
+        else []
+    )
+    for a, b in windows:
         for u in schedule._simulate(a, b):
             day, tod = divmod(u, 1440)
             d = datetime.fromtimestamp(day * 86400, tz=UTC)

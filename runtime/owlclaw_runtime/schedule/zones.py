@@ -9,7 +9,7 @@ that cancel out would be missed; tzdata has none since 1970). Results are cached
 from __future__ import annotations
 
 import threading
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -35,8 +35,13 @@ class Transition:
         return (self.after - self.before) // 60
 
 
+@lru_cache(maxsize=1024)
 def _year_start(year: int) -> int:
     return int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
+
+
+def _year_of(second: int) -> int:
+    return datetime.fromtimestamp(second, tz=UTC).year
 
 
 class ZoneTransitions:
@@ -52,6 +57,9 @@ class ZoneTransitions:
         self._years: dict[int, tuple[Transition, ...]] = {}
         self._fixed: bool | None = None
         self._ats: list[int] = []
+        self._all: list[Transition] = []
+        self._all_ats: list[int] = []
+        self._span: tuple[int, int] = (0, 0)
         self._offs: list[int] = []
 
     def offset_at(self, second: int) -> int:
@@ -89,14 +97,18 @@ class ZoneTransitions:
 
     def transitions(self, start: int, end: int) -> list[Transition]:
         """Transitions with ``start <= at < end`` (UTC seconds), ascending."""
-        if self.is_fixed:
+        if self.is_fixed or start >= end:
             return []
-        y0 = datetime.fromtimestamp(max(start, _year_start(_MIN_YEAR)), tz=UTC).year
-        y1 = datetime.fromtimestamp(min(end, _year_start(_MAX_YEAR + 1) - 1), tz=UTC).year
-        out: list[Transition] = []
-        for year in range(y0, y1 + 1):
-            out.extend(tr for tr in self._year(year) if start <= tr.at < end)
-        return out
+        lo_s, hi_s = self._span
+        if not (lo_s <= start and end <= hi_s):
+            y0 = _year_of(max(min(start, lo_s), _year_start(_MIN_YEAR)))
+            y1 = _year_of(min(max(end, hi_s) - 1, _year_start(_MAX_YEAR + 1) - 1))
+            trs = [tr for year in range(y0, y1 + 1) for tr in self._year(year)]
+            with self._lock:
+                self._all, self._all_ats = trs, [tr.at for tr in trs]
+                self._span = (_year_start(y0), _year_start(y1 + 1))
+        ats = self._all_ats
+        return self._all[bisect_left(ats, start) : bisect_left(ats, end)]
 
     @property
     def is_fixed(self) -> bool:
