@@ -153,3 +153,39 @@ def test_lord_howe_wildcard_runs_the_first_hour_after_a_half_hour_jump() -> None
         start, start + timedelta(hours=5)
     )
     assert [f.strftime("%H:%M") for f in got] == ["13:30", "14:02", "16:00", "16:32"]
+
+
+def test_apia_skipped_day_is_a_large_jump_with_no_catch_up() -> None:
+    # 2011-12-30 10:00Z: 2011-12-30 00:00 -10 -> 2011-12-31 00:00 +14 (a whole day, 1440 min).
+    # cron.c treats a jump beyond 3 hours as a clock correction: nothing is caught up.
+    start, end = datetime(2011, 12, 29, tzinfo=UTC), datetime(2012, 1, 1, tzinfo=UTC)
+    for kw in ({"dialect": "debian"}, {"dialect": "busybox"}):
+        got = Schedule("0 12 * * *", timezone="Pacific/Apia", **kw).fires(start, end)
+        # 12-29 12:00 -10, then 12-31 and 2012-01-01 12:00 +14: no run for the missing 12-30
+        assert [f.strftime("%m-%d %H:%M") for f in got] == [
+            "12-29 22:00",
+            "12-30 22:00",
+            "12-31 22:00",
+        ]
+
+
+def test_caracas_2016_half_hour_forward_change_is_caught_up() -> None:
+    # 2016-05-01 02:30 -04:30 -> 03:00 -04:00 (07:00Z), an offset change without a DST flag;
+    # Debian recomputes GMToff every minute, so 02:45 runs at the jump.
+    start = datetime(2016, 4, 30, tzinfo=UTC)
+    got = Schedule("45 2 * * *", timezone="America/Caracas").fires(start, start + timedelta(days=3))
+    assert [f.strftime("%m-%d %H:%M") for f in got] == ["04-30 07:15", "05-01 07:00", "05-02 06:45"]
+
+
+def test_sao_paulo_midnight_dst() -> None:
+    # 2018-11-04 00:00 -03 -> 01:00 -02 (03:00Z): midnight does not exist that day.
+    start = datetime(2018, 11, 3, 12, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    assert [
+        f.strftime("%H:%M")
+        for f in Schedule("0 0 * * *", timezone="America/Sao_Paulo").fires(start, end)
+    ] == ["03:00"]
+    assert (
+        Schedule("0 0 * * *", timezone="America/Sao_Paulo", dialect="busybox").fires(start, end)
+        == []
+    )
