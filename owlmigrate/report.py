@@ -91,9 +91,11 @@ class SideFigures:
 
 @dataclass(frozen=True)
 class OutcomeDifference:
-    """An outcome (a status, an exit code, an error) whose share differs between the sides."""
+    """An outcome (ok, rescued or failed; an exit code; an error) whose share differs between
+    the sides. ``ok`` is the side doing the job itself (``success`` for the agent, ``fallback``
+    for the fallback), so the two statuses' different names are not reported as a difference."""
 
-    kind: str  # status | exit_code | error
+    kind: str  # outcome (ok | rescued | failed) | exit_code | error
     value: str
     agent: int
     fallback: int
@@ -257,10 +259,19 @@ def _error_key(message: str | None) -> str | None:
     return message.strip().splitlines()[0][:_ERROR_KEY_CHARS].rstrip()
 
 
-def _outcomes(rows: list[CronExecution]) -> dict[tuple[str, str], int]:
+def _outcome(row: CronExecution, *, agent: bool) -> str:
+    status = _status(row)
+    if status == ExecutionStatus.FAILED:
+        return "failed"
+    if agent and status == ExecutionStatus.FALLBACK:
+        return "rescued"
+    return "ok"
+
+
+def _outcomes(rows: list[CronExecution], *, agent: bool) -> dict[tuple[str, str], int]:
     counts: Counter[tuple[str, str]] = Counter()
     for row in rows:
-        counts[("status", _status(row).value)] += 1
+        counts[("outcome", _outcome(row, agent=agent))] += 1
         if row.exit_code is not None:
             counts[("exit_code", str(row.exit_code))] += 1
         key = _error_key(row.error_message)
@@ -274,7 +285,7 @@ def _differences(
 ) -> tuple[OutcomeDifference, ...]:
     if not agent_rows or not fallback_rows:
         return ()
-    a, f = _outcomes(agent_rows), _outcomes(fallback_rows)
+    a, f = _outcomes(agent_rows, agent=True), _outcomes(fallback_rows, agent=False)
     out = []
     for key in sorted(set(a) | set(f)):
         a_share = a.get(key, 0) / len(agent_rows)
@@ -283,7 +294,8 @@ def _differences(
             out.append(
                 OutcomeDifference(key[0], key[1], a.get(key, 0), f.get(key, 0), a_share, f_share)
             )
-    out.sort(key=lambda d: (-abs(d.agent_share - d.fallback_share), d.kind, d.value))
+    kinds = {"outcome": 0, "exit_code": 1, "error": 2}
+    out.sort(key=lambda d: (-abs(d.agent_share - d.fallback_share), kinds[d.kind], d.value))
     return tuple(out)
 
 

@@ -44,8 +44,8 @@ def command(
     """Compare the agent with the fallback, per job and per migration_weight step.
 
     For every weight a job has run under: executions, success rate, average duration and cost
-    of the agent and of the fallback side by side, the outcomes that differ (statuses, exit
-    codes, errors), and a recommendation for the next step (hold, step up along
+    of the agent and of the fallback side by side, the outcomes that differ (ok, rescued or
+    failed; exit codes; errors), and a recommendation for the next step (hold, step up along
     0 -> 0.1 -> 0.5 -> 1.0, or roll back). A run where the agent failed and the fallback
     rescued it counts as an agent failure. `owlmigrate step` judges a step on the same
     figures. Exits 1 when a job is recommended to roll back.

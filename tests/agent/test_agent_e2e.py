@@ -138,7 +138,7 @@ async def test_an_app_at_half_weight_with_the_scripted_agent(
             assert (e.llm_calls, e.tokens_in, e.tokens_out) == (2, 2 * PROMPT, 2 * COMPLETION)
             assert e.cost_usd == pytest.approx(2 * CALL_COST)
             assert e.agent_run_id is not None and len(e.agent_run_id) == 32
-            assert e.exit_code == 0
+            assert e.exit_code is None  # the fallback returns nothing: no made-up exit code
         # every run did the job exactly once: through the tool or as the fallback
         assert len(legacy_runs(app_file)) == 24
         # the prompt carried the trigger context, the focus and the focus's skill
@@ -200,7 +200,11 @@ async def test_an_app_at_half_weight_with_the_scripted_agent(
         assert step["agent"]["rescued"] == len(refused)
         assert step["agent"]["success_rate"] == pytest.approx(1 - rate)
         diffs = {(d["kind"], d["value"]): (d["agent"], d["fallback"]) for d in step["differences"]}
-        assert diffs[("status", "success")] == (len(agent_rows), 0)
+        assert diffs[("outcome", "ok")] == (
+            len(agent_rows),
+            len(fallback_rows) + len(second) - len(refused),
+        )
+        assert diffs[("outcome", "rescued")] == (len(refused), 0)
         refused_key = (
             "error",
             "agent failed: AgentRunFailed: agent refused: I will not run this job.",
@@ -228,7 +232,7 @@ async def test_an_agent_failing_after_running_the_job_does_not_run_it_twice(
             "agent failed after running the legacy job: AgentRunFailed: agent refused: "
             "I will not run this job."
         )
-        assert execution.exit_code == 0
+        assert execution.exit_code is None
         assert len(legacy_runs(app_file)) == 1
         assert execution.cost_usd == pytest.approx(2 * CALL_COST)
     finally:

@@ -169,21 +169,25 @@ class TestFigures:
         assert tenth is not None
         found = {(d.kind, d.value): (d.agent, d.fallback) for d in tenth.differences}
         assert found == {
-            ("status", "success"): (2, 0),
-            ("status", "fallback"): (1, 3),
+            ("outcome", "ok"): (2, 3),
+            ("outcome", "rescued"): (1, 0),
             ("exit_code", "0"): (1, 3),
             ("exit_code", "2"): (0, 1),
             ("error", "agent failed: AgentRunFailed: agent refused: no"): (1, 0),
             ("error", "ExecutionTimeout: timed out"): (1, 0),
             ("error", "LegacyJobFailed: exit 2"): (0, 1),
         }
-        # ("status", "failed") is 1 of 4 on both sides: not a difference
+        # ("outcome", "failed") is 1 of 4 on both sides: not a difference
         deltas = [abs(d.agent_share - d.fallback_share) for d in tenth.differences]
         assert deltas == sorted(deltas, reverse=True)
-        assert [(d.kind, d.value) for d in tenth.differences[:3]] == [
-            ("exit_code", "0"),
-            ("status", "fallback"),
-            ("status", "success"),
+        assert [(d.kind, d.value) for d in tenth.differences] == [
+            ("exit_code", "0"),  # 25% against 75%
+            ("outcome", "ok"),  # then the 25-point differences: outcome, exit code, error
+            ("outcome", "rescued"),
+            ("exit_code", "2"),
+            ("error", "ExecutionTimeout: timed out"),
+            ("error", "LegacyJobFailed: exit 2"),
+            ("error", "agent failed: AgentRunFailed: agent refused: no"),
         ]
 
     def test_guardrail_figures_are_the_report_figures(self, store: LedgerStore) -> None:

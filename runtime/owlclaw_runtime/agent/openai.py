@@ -680,9 +680,11 @@ async def _run_legacy(legacy: LegacyCallable, context: dict[str, Any]) -> dict[s
             "error": redact(str(exc) or type(exc).__name__),
             "output": _tail(_attr(exc, "output_tail", carried) or _attr(exc, "output", carried)),
         }
+    # A fallback that returns nothing (the generated ``await LEGACY.arun()``) leaves the exit
+    # code unknown rather than a made-up 0, so the report compares like with like.
     exit_code = _attr(value, "exit_code", None)
     if exit_code is None:
-        exit_code = getattr(value, "returncode", 0)
+        exit_code = getattr(value, "returncode", None)
     return {
         "ok": True,
         "exit_code": exit_code,
