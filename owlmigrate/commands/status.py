@@ -53,10 +53,13 @@ def reports_errors(fn: F) -> F:
 
 @contextlib.contextmanager
 def opened_app(target: str) -> Iterator[OwlClawApp]:
-    """Load the app and close its ledger afterwards."""
+    """Load the app with the configuration a worker would apply (``owlclaw.yaml`` and
+    ``OWLCLAW_*``: ledger URL, tenant, trigger defaults), and close its ledger afterwards."""
+    from owlclaw_runtime.config import apply_settings, load_settings
     from owlclaw_runtime.loader import load_app
 
     app = load_app(target)
+    apply_settings(app, load_settings())
     try:
         yield app
     finally:

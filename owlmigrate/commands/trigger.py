@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sys
 
 import click
 from owlclaw_runtime.triggers.registry import execution_to_dict
@@ -45,7 +47,9 @@ def command(job: str, app_target: str, contexts: tuple[str, ...], as_json: bool)
     """
     context = _parse_context(contexts)
     with opened_app(app_target) as app:
-        execution_id = asyncio.run(app.cron_registry.trigger_now(job, **context))
+        # stdout carries this command's result only; what the job itself prints goes to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            execution_id = asyncio.run(app.cron_registry.trigger_now(job, **context))
         execution = app.ledger.get_execution(execution_id, tenant_id=app.tenant_id)
     if execution is None:  # the ledger commits before trigger_now returns
         raise click.ClickException(f"execution {execution_id} is missing from the ledger")

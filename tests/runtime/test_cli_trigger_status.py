@@ -52,10 +52,11 @@ def test_trigger_success_exits_0_and_passes_context(app_file: Path) -> None:
         store.close()
     assert execution.context["reason"] == "hotfix"
     assert execution.trigger_type == "manual"
-    assert result.output == (
-        f"backup for hotfix\nbackup: fallback (fallback, execution {execution.execution_id}, "
+    assert result.stdout == (
+        f"backup: fallback (fallback, execution {execution.execution_id}, "
         f"{execution.duration_seconds:.2f}s)\n"
     )
+    assert result.stderr == "backup for hotfix\n"  # the job's own output, off stdout
 
 
 def test_trigger_failure_exits_1_with_json(app_file: Path) -> None:
@@ -186,3 +187,19 @@ def test_a_directory_without_manifest_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["status", "--app", str(tmp_path)])
     assert result.exit_code == 2
     assert "owlmigrate.json is missing" in result.output
+
+
+def test_cli_applies_the_worker_configuration(
+    app_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the same tenant and trigger defaults a worker would use (OWLCLAW_* environment)
+    monkeypatch.setenv("OWLCLAW_TENANT_ID", "acme")
+    result = CliRunner().invoke(cli, ["trigger", "backup", "--app", str(app_file), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["tenant_id"] == "acme"
+    store = _ledger(app_file)
+    try:
+        assert store.history("backup") == []
+        assert len(store.history("backup", tenant_id="acme")) == 1
+    finally:
+        store.close()
