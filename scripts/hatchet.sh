@@ -64,12 +64,14 @@ cmd_build() {
   echo "$TAG" >"$overlay/github.com/hatchet-dev/hatchet/@v/list"
   local upstream
   upstream=$(go env GOPROXY)
+  # main.Version is what the engine reports to SDKs (GetVersion); without it the binaries say
+  # v0.1.0-alpha.0 and hatchet-sdk falls back to its deprecated legacy worker mode.
   log "building ${BINARIES[*]} at $TAG (slow on 2 cores; GOMAXPROCS=2, niced)"
   local start=$SECONDS
   # The checksum database mirror here does not know github.com/hatchet-dev/pgoutbox (404), so
   # that one module skips the sumdb lookup; its hash is checked against hatchet's go.sum below.
   GOPROXY="file://$overlay,$upstream" GONOSUMDB=github.com/hatchet-dev/pgoutbox CGO_ENABLED=0 GOFLAGS=-trimpath GOBIN="$tmp" GOMAXPROCS=2 \
-    nice -n 10 go install "${pkgs[@]}"
+    nice -n 10 go install -ldflags="-X main.Version=$TAG" "${pkgs[@]}"
   verify_unchecked_sums
   rm -rf "$BIN"
   mv "$tmp" "$BIN"
