@@ -147,13 +147,17 @@ async def test_the_instant_is_saved_before_the_run_starts(ledger_url: str) -> No
 
     app = OwlClawApp("saved-first", ledger=store, clock=clock.now)
 
+    sched = scheduler(app, clock)
+
     @app.cron("* * * * *", migration_weight=0.0)
     def tick(context: dict[str, Any]) -> None:
-        last = store.get_trigger_state("tick").last_fired_at
+        last = sched.handled_through("tick")
         seen.append((context["scheduled_at"], last and last.strftime("%Y-%m-%dT%H:%M:%SZ")))
 
     try:
-        await scheduler(app, clock).run_until(utc("2026-05-01T10:03:10"))
+        await sched.run_until(utc("2026-05-01T10:03:10"))
+        # after the runs, each trigger's own row has caught up with the watermark
+        assert store.get_trigger_state("tick").last_fired_at == utc("2026-05-01T10:03")
     finally:
         store.close()
     assert seen == [(s, s) for s in minutes("2026-05-01T10:01", "2026-05-01T10:03")]
@@ -358,3 +362,20 @@ def test_create_backend_refuses_unknown_names() -> None:
 
     with pytest.raises(ConfigurationError, match="unknown scheduler backend 'cron'"):
         create_backend("cron", object())
+
+
+async def test_a_restart_trusts_the_watermark_when_a_trigger_row_lags(
+    ledger_url: str, calls: Calls
+) -> None:
+    import dataclasses
+
+    await run_segment(ledger_url, calls, "2026-05-01T10:00:30", "2026-05-01T10:03:10")
+    # as if the process died after the batch's watermark write, before the per-trigger write
+    store = open_store(ledger_url)
+    try:
+        state = store.get_trigger_state("tick")
+        store.save_trigger_state(dataclasses.replace(state, last_fired_at=utc("2026-05-01T10:01")))
+    finally:
+        store.close()
+    await run_segment(ledger_url, calls, "2026-05-01T10:03:20", "2026-05-01T10:05:10")
+    assert calls.instants() == minutes("2026-05-01T10:01", "2026-05-01T10:05")

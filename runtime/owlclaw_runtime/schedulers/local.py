@@ -10,9 +10,12 @@ What it copies from the cron daemons, and where it differs on purpose:
 - Downtime is not backfilled, like cron: instants older than the grace window are recorded as a
   ``missed`` management event and skipped. A trigger with ``catch_up=True`` runs them instead
   (oldest first, trigger type ``catchup``, at most ``max_catch_up``), as anacron would.
-- The last handled instant is saved in the ledger (``TriggerState.last_fired_at``) *before* the
-  run is dispatched, so a crash can lose at most a run in flight but never fire one twice, and a
-  restart resumes exactly after it. On first start it is set to the last instant before the
+- The last handled instant is saved in the ledger *before* the runs are dispatched, so a crash
+  can lose at most the runs in flight but never fire one twice, and a restart resumes exactly
+  after it. One write per wake-up covers every trigger due then: a scheduler watermark row
+  (``TriggerState`` named ``__scheduler__/<lock name>``); each trigger's own
+  ``TriggerState.last_fired_at`` follows once its runs finish. A restart resumes after the newer
+  of the two. On first start a trigger's ``last_fired_at`` is set to its last instant before the
   scheduler existed (that one was the legacy daemon's), so nothing before start-up is run.
 - Several processes may share one ledger: only the holder of the ledger's leader lock fires;
   the others retry every ``leader_retry_seconds`` and, once leader, resume from the ledger.
@@ -43,6 +46,7 @@ log = logging.getLogger("owlclaw_runtime.schedulers.local")
 # Counting missed instants stops here (a per-minute job down for ~70 days); the event says so.
 _MISSED_COUNT_LIMIT = 100_000
 _MICRO = timedelta(microseconds=1)
+WATERMARK_PREFIX = "__scheduler__/"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -57,6 +61,9 @@ class _Entry:
     schedule: Any  # owlclaw_runtime.schedule.Schedule, or None when the expression is unusable
     error: str | None = None
     next_at: datetime | None = None
+    # Worked out ahead of time (after the previous fire), so a wake-up only hands instants out:
+    next_runs: int | None = None  # multiplicity at next_at
+    advance_from: datetime | None = None  # fired, next_at not computed yet
     paused: bool = False
     fired: int = 0
     missed: int = 0
@@ -129,6 +136,11 @@ class LocalScheduler(SchedulerBackend):
         self._state_poll = state_poll_seconds
         self._max_catch_up = max_catch_up
         self._lock_name = lock_name or f"owlclaw-scheduler:{self._tenant}:{self._app_name}"
+        # One ledger row (a TriggerState under a reserved name) says "every instant up to here
+        # was dispatched": one write per wake-up instead of one per trigger (see _fire_batch).
+        self.watermark_name = f"{WATERMARK_PREFIX}{self._lock_name}"
+        self._watermark: datetime | None = None
+        self._watermark_lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._leader = False
         self._lock_cm: contextlib.AbstractContextManager[bool] | None = None
@@ -287,7 +299,8 @@ class LocalScheduler(SchedulerBackend):
                 due = self._earliest()
                 if due is not None and due <= now:
                     self._fire_due(now)
-                    await asyncio.sleep(0)
+                    await asyncio.sleep(0)  # let the batch start before the bookkeeping
+                    await self._advance_pending()
                     continue
                 delay = self._max_sleep if due is None else (due - now).total_seconds()
                 await self._wait(min(delay, self._max_sleep), now, until)
@@ -357,6 +370,9 @@ class LocalScheduler(SchedulerBackend):
     def _arm_all(self) -> None:
         """Rebuild every entry from the registry and the ledger (on becoming leader)."""
         states = {s.event_name: s for s in self._store.all_trigger_states(tenant_id=self._tenant)}
+        mark = states.get(self.watermark_name)
+        if mark is not None and mark.last_fired_at is not None:
+            self._watermark = max(self._watermark or mark.last_fired_at, mark.last_fired_at)
         now = self._now()
         self._entries = {}
         for config in self._triggers():
@@ -381,7 +397,11 @@ class LocalScheduler(SchedulerBackend):
             entry.next_at = schedule.next_fire(now)
         else:
             entry.saved_at = last
+            if self._watermark is not None and self._watermark > last:
+                last = self._watermark  # fired by a batch whose per-trigger row lags
             entry.next_at = schedule.next_fire(last)
+        if entry.next_at is not None:
+            entry.next_runs = schedule.runs_due_at(entry.next_at)
         return entry
 
     async def _maybe_refresh(self) -> None:
@@ -424,17 +444,31 @@ class LocalScheduler(SchedulerBackend):
         ]
         # Same instant: higher priority first (OwlClaw NFR-2).
         due.sort(key=lambda e: (e.next_at, -e.config.priority))
+        batch: list[tuple[_Entry, list[_Fire]]] = []
         for entry in due:
             fires = self._collect(entry, now)
             if fires:
-                self._track(asyncio.create_task(self._fire_sequence(entry, fires)))
+                batch.append((entry, fires))
+        if batch:
+            self._track(asyncio.create_task(self._fire_batch(batch)))
 
     def _collect(self, entry: _Entry, now: datetime) -> list[_Fire]:
-        """Advance ``entry`` past ``now`` and return what to dispatch, oldest first."""
+        """Take ``entry``'s due instants (oldest first); its next one is worked out later."""
         schedule = entry.schedule
         fires: list[_Fire] = []
         live_from = now - self.grace
         assert entry.next_at is not None
+        if entry.next_at >= live_from and entry.next_runs is not None:
+            # The usual case: one instant, on time, multiplicity known in advance.
+            instant, runs = entry.next_at, entry.next_runs
+            entry.next_at = entry.next_runs = None
+            entry.advance_from = instant
+            if entry.paused:
+                save = asyncio.to_thread(self._save_last, entry, instant)
+                self._track(asyncio.create_task(save))
+                return []
+            return [_Fire(instant, runs, "cron")] if runs > 0 else []
+        entry.next_runs = None
         if entry.next_at < live_from:
             self._handle_stale(entry, live_from, fires)
         last_consumed: datetime | None = None
@@ -451,6 +485,24 @@ class LocalScheduler(SchedulerBackend):
             save = asyncio.to_thread(self._save_last, entry, last_consumed)
             self._track(asyncio.create_task(save))
         return fires
+
+    async def _advance_pending(self) -> None:
+        """Work out the next instant (and its multiplicity) of every trigger that just fired,
+        in small slices so the runs just dispatched are not held up."""
+        pending = [
+            e
+            for e in self._entries.values()
+            if e.schedule is not None
+            and (e.advance_from is not None or (e.next_at is not None and e.next_runs is None))
+        ]
+        for index, entry in enumerate(pending):
+            if entry.advance_from is not None:
+                entry.next_at = entry.schedule.next_fire(entry.advance_from)
+                entry.advance_from = None
+            if entry.next_at is not None:
+                entry.next_runs = entry.schedule.runs_due_at(entry.next_at)
+            if index % 32 == 31:
+                await asyncio.sleep(0)
 
     def _handle_stale(self, entry: _Entry, live_from: datetime, fires: list[_Fire]) -> None:
         """Instants older than the grace window: downtime. Skip (cron) or catch up (anacron)."""
@@ -504,13 +556,29 @@ class LocalScheduler(SchedulerBackend):
                 )
             )
 
-    async def _fire_sequence(self, entry: _Entry, fires: list[_Fire]) -> None:
+    async def _fire_batch(self, batch: list[tuple[_Entry, list[_Fire]]]) -> None:
+        """Dispatch one wake-up's instants: the watermark first, then every run at once."""
+        newest = max(fire.instant for _, fires in batch for fire in fires)
+        # Saved before any run is dispatched: a crash after this line never fires them again.
+        # A crash during a long catch-up loses its remaining instants instead (at most once).
+        await asyncio.to_thread(self._save_watermark, newest)
+        runs: list[asyncio.Task[None]] = []
+        for entry, fires in batch:
+            entry.fired += sum(fire.runs for fire in fires)
+            task = asyncio.create_task(self._dispatch_in_order(entry, fires))
+            self._track(task)
+            runs.append(task)
+        # Each trigger's own last_fired_at follows once its runs are done, off the hot path
+        # (the watermark above is what a restart trusts).
+        await asyncio.gather(*runs, return_exceptions=True)
+        await asyncio.to_thread(
+            self._save_lasts, [(entry, fires[-1].instant) for entry, fires in batch]
+        )
+
+    async def _dispatch_in_order(self, entry: _Entry, fires: list[_Fire]) -> None:
         for fire in fires:
             if self._stopping and fire.trigger_type == "catchup":
                 return
-            # Saved before dispatching: a crash after this line never fires the instant again.
-            await asyncio.to_thread(self._save_last, entry, fire.instant)
-            entry.fired += fire.runs
             await self._guard(
                 self._app.dispatch(
                     entry.config.event_name,
@@ -564,6 +632,35 @@ class LocalScheduler(SchedulerBackend):
                 return
             self._save_state(entry.config.event_name, last_fired_at=instant)
             entry.saved_at = instant
+
+    def _save_lasts(self, pairs: list[tuple[_Entry, datetime]]) -> None:
+        for entry, instant in pairs:
+            self._save_last(entry, instant)
+
+    def _save_watermark(self, instant: datetime) -> None:
+        with self._watermark_lock:
+            if self._watermark is not None and instant <= self._watermark:
+                return
+            self._store.save_trigger_state(
+                TriggerState(
+                    event_name=self.watermark_name,
+                    tenant_id=self._tenant,
+                    last_fired_at=instant,
+                    updated_at=self._now(),
+                )
+            )
+            self._watermark = instant
+
+    def handled_through(self, event_name: str) -> datetime | None:
+        """The newest instant of the trigger the ledger records as dispatched (or consumed
+        while paused, or skipped as missed): what a restart resumes after."""
+        last = self._store.get_trigger_state(event_name, tenant_id=self._tenant).last_fired_at
+        mark = self._store.get_trigger_state(self.watermark_name, tenant_id=self._tenant)
+        if last is None:
+            return None  # never armed: a restart applies the first-start rule
+        if mark.last_fired_at is not None and mark.last_fired_at > last:
+            return mark.last_fired_at
+        return last
 
     def _record_missed(self, entry: _Entry, last: datetime | None, details: dict[str, Any]) -> None:
         if last is not None:
