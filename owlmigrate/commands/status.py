@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 from owlclaw_runtime.app import OwlClawApp
 from owlclaw_runtime.errors import OwlClawError
+from owlclaw_runtime.loader import AppNotFoundError
 from owlclaw_runtime.triggers.registry import UnknownTriggerError
 
 from owlmigrate.errors import OwlMigrateError
@@ -32,15 +33,15 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON o
 
 
 def reports_errors(fn: F) -> F:
-    """Typed errors become one line on stderr: an unknown trigger is a usage error (exit 2);
-    anything else the app or ledger refuses (a missing or broken app included, as in the other
-    commands that take ``--app``) is exit 1."""
+    """Typed errors become one line on stderr: an unknown trigger or an ``--app`` that names
+    nothing is a usage error (exit 2); anything else the app or ledger refuses (a broken app
+    module, a bad trigger) is exit 1."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except UnknownTriggerError as exc:
+        except (UnknownTriggerError, AppNotFoundError) as exc:
             click.echo(f"owlmigrate: {exc}", err=True)
             raise click.exceptions.Exit(2) from None
         except OwlClawError as exc:

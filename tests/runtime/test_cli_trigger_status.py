@@ -91,9 +91,9 @@ def test_trigger_usage_errors_exit_2(app_file: Path) -> None:
     assert bad.exit_code == 2 and "expected KEY=VALUE" in bad.output
 
 
-def test_missing_app_exits_1_naming_it(tmp_path: Path) -> None:
+def test_missing_app_exits_2_naming_it(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["status", "--app", str(tmp_path / "none")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output == f"owlmigrate: {tmp_path / 'none'}: no such app file or directory\n"
 
 
@@ -183,9 +183,9 @@ def test_a_broken_app_exits_1_naming_file_and_line(tmp_path: Path) -> None:
     assert "invalid cron expression '99 * * * *'" in result.output
 
 
-def test_a_directory_without_manifest_exits_1(tmp_path: Path) -> None:
+def test_a_directory_without_manifest_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["status", "--app", str(tmp_path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "owlmigrate.json is missing" in result.output
 
 
