@@ -578,16 +578,17 @@ def verify_app(
                 else _Sha(meta.get("source_sha256") or job.source_sha256),
             )
         )
+    sources = {src.path: src for src in plan.sources}
     for item in manifest.get("not_migrated", []):
-        verdicts.append(
-            JobVerdict(
-                item.get("job_id", "?"),
-                item.get("source"),
-                item.get("line"),
-                "inexpressible",
-                item.get("reason"),
-            )
-        )
+        job_id = item.get("job_id", "?")
+        status, reason = "inexpressible", item.get("reason")
+        try:
+            classified = _inexpressible(plan.job(job_id), sources)
+        except KeyError:
+            classified = None
+        if classified is not None:
+            status, reason = classified
+        verdicts.append(JobVerdict(job_id, item.get("source"), item.get("line"), status, reason))
     return VerifyReport(begin, end, verdicts)
 
 

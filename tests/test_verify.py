@@ -255,3 +255,46 @@ def test_a_window_starting_inside_the_repeated_hour() -> None:
     verdict = compare(legacy, legacy, start, datetime(2025, 11, 4, tzinfo=UTC))
     assert verdict.status == "equivalent", verdict.reason
     assert verdict.fires == 2  # 11-03 01:30 and 01:45 EST
+
+
+def test_generated_app_end_to_end_and_a_hand_edit_is_caught(tmp_path: Path) -> None:
+    root = tmp_path / "rhel-batch"
+    shutil.copytree(REPO / "examples/legacy_crontabs/rhel-batch", root, symlinks=True)
+    plan, app = tmp_path / "plan.json", tmp_path / "app"
+    assert _run(["scan", "--root", str(root), "-o", str(plan)]).exit_code == 0
+    assert _run(["generate", str(plan), "-o", str(app)]).exit_code == 0
+    result = _run(["verify", "--app", str(app), "--years", "2", "--from", "2025-01-01", "--json"])
+    data = json.loads(result.output)
+    assert result.exit_code == 0, [j for j in data["jobs"] if j["status"] != "equivalent"]
+    assert data["counts"]["equivalent"] >= 5
+    statuses = {j["job_id"]: j["status"] for j in data["jobs"]}
+    assert "not_equivalent" not in statuses.values()
+    # hand-edit one trigger's expression in the generated module: verify must refuse it
+    module = app / "owlclaw_app.py"
+    text = module.read_text()
+    first = next(j for j in data["jobs"] if j["status"] == "equivalent")
+    expr = first["trigger"]["expression"]
+    edited = "0 13 * * *" if expr != "0 13 * * *" else "0 14 * * *"
+    module.write_text(text.replace(f'"{expr}"', f'"{edited}"', 1))
+    bad = _run(["verify", "--app", str(app), "--years", "2", "--from", "2025-01-01", "--json"])
+    assert bad.exit_code == 1
+    assert any(j["status"] == "not_equivalent" for j in json.loads(bad.output)["jobs"])
+
+
+def test_app_manifest_problems_are_reported(tmp_path: Path) -> None:
+    plan = _host(tmp_path)
+    (tmp_path / "a").mkdir()
+    app = _app(tmp_path / "a", plan)
+    manifest = json.loads((app / "owlmigrate.json").read_text())
+    victim = sorted(manifest["jobs"])[0]
+    manifest["jobs"]["ghost"] = dict(manifest["jobs"][victim], job_id="ghost")
+    del manifest["jobs"][victim]
+    (app / "owlmigrate.json").write_text(json.dumps(manifest))
+    data = json.loads(_run(["verify", "--app", str(app), "--years", "1", "--json"]).output)
+    errors = {j["job_id"]: j["reason"] for j in data["jobs"] if j["status"] == "error"}
+    assert errors[victim] == "trigger not linked to a crontab line in owlmigrate.json"
+    assert errors["ghost"] == "owlmigrate.json names a trigger the app does not register"
+    manifest["plan"] = str(tmp_path / "gone.json")
+    (app / "owlmigrate.json").write_text(json.dumps(manifest))
+    missing = _run(["verify", "--app", str(app)])
+    assert missing.exit_code == 1 and "is missing" in missing.output
