@@ -27,6 +27,7 @@ def test_text_output_lists_runs_with_multiplicity() -> None:
         "  month:  " + ",".join(str(m) for m in range(1, 13)),
         "  dow:    0,1,2,3,4,5,6",
         "  flags:  dom_star, dow_star",
+        "  UTC superset (UTC-only engines): 0,30 6,7 * * *",
         "  runs (UTC, then America/New_York):",
         "    2025-03-08T07:00:00Z  2025-03-08 02:00 EST",
         "    2025-03-08T07:30:00Z  2025-03-08 02:30 EST",

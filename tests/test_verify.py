@@ -298,3 +298,21 @@ def test_app_manifest_problems_are_reported(tmp_path: Path) -> None:
     (app / "owlmigrate.json").write_text(json.dumps(manifest))
     missing = _run(["verify", "--app", str(app)])
     assert missing.exit_code == 1 and "is missing" in missing.output
+
+
+def test_progress_is_reported_per_job_and_printed_for_long_runs(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from owlmigrate.commands.verify import _Progress
+
+    plan = _host(tmp_path)
+    seen: list[tuple[int, int, str]] = []
+    report = verify_plan(
+        plan, years=1, start=START, progress=lambda i, n, name: seen.append((i, n, name))
+    )
+    assert [i for i, _n, _name in seen] == list(range(len(report.jobs)))
+    assert {n for _i, n, _name in seen} == {len(report.jobs)}
+    printer = _Progress()
+    printer(0, 50, "short-run")
+    printer(100, 1000, "job_100")
+    err = capsys.readouterr().err
+    assert "short-run" not in err
+    assert "verify: 100/1000 job_100" in err

@@ -55,6 +55,7 @@ def explain_one(
     start: datetime,
     count: int | None,
     until: datetime | None,
+    superset: bool = False,
 ) -> dict[str, Any]:
     """The ``explain --json`` object for one expression (invalid expressions included)."""
     out: dict[str, Any] = {
@@ -98,6 +99,8 @@ def explain_one(
         u0 = -(-int(start.timestamp()) // 60)
         minutes = list(islice(_forever(schedule, u0), count))
     out["fires"] = [minute_to_datetime(u).strftime(ISO_Z) for u in minutes]
+    if superset:
+        out["utc_superset"] = schedule.utc_superset()
     return out
 
 
@@ -119,6 +122,10 @@ def _render_text(obj: dict[str, Any], timezone: str) -> str:
         lines.append("  runs once at boot (@reboot), never at a time of day")
     for warning in obj["warnings"]:
         lines.append(f"  warning: {warning}")
+    if obj.get("utc_superset") is not None:
+        lines.append(
+            f"  UTC superset (UTC-only engines): {'; '.join(obj['utc_superset']) or '(none)'}"
+        )
     if obj["fires"]:
         tz = zone(timezone).tz
         lines.append(f"  runs (UTC, then {timezone}):")
@@ -215,6 +222,7 @@ def command(
             start=start,
             count=count,
             until=end,
+            superset=not as_json,
         )
         if not obj["valid"]:
             invalid += 1

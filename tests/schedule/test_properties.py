@@ -235,3 +235,33 @@ def test_long_windows_28_years(expr: str, name: str) -> None:
     for u in fires[:: max(1, len(fires) // 500)]:
         assert s.runs_due_at(datetime.fromtimestamp(u * 60, tz=UTC)) >= 1
     assert fires == sorted(fires)
+
+
+@given(expr=expressions(), dialect=st.sampled_from(["debian", "cronie", "cronie-head", "busybox"]))
+def test_every_valid_expression_has_a_description(expr: str, dialect: str) -> None:
+    from owlclaw_runtime.schedule import describe
+
+    text = describe(expr, dialect)
+    assert text and text[0].isupper()
+
+
+def test_400_year_gregorian_cycle_counts() -> None:
+    start, end = datetime(2000, 1, 1, tzinfo=UTC), datetime(2400, 1, 1, tzinfo=UTC)
+    # 97 leap days per 400 years
+    assert len(Schedule("0 12 29 2 *", timezone="UTC").fire_minutes(start, end)) == 97
+    # "*/7" in day-of-week starts with '*' (Sundays only, ANDed with the 13th): 687 Sundays
+    # fall on a 13th in each 400-year cycle (Fridays: 688)
+    assert len(Schedule("0 0 13 * */7", timezone="UTC").fire_minutes(start, end)) == 687
+    # ORed instead (no star): every 13th plus every Sunday, counted once per day
+    days = 146097
+    thirteenths = 400 * 12
+    sundays = days // 7
+    either = Schedule("0 0 13 * 0", timezone="UTC").fire_minutes(start, end)
+    assert len(either) == thirteenths + sundays - 687
+    # noon in London exists exactly once every day for 400 years (DST never touches it)
+    assert (
+        Schedule("0 12 * * *", timezone="Europe/London").count_minutes(
+            int(start.timestamp()) // 60, int(end.timestamp()) // 60
+        )
+        == days
+    )
