@@ -300,7 +300,7 @@ def test_app_manifest_problems_are_reported(tmp_path: Path) -> None:
     assert missing.exit_code == 1 and "is missing" in missing.output
 
 
-def test_progress_is_reported_per_job_and_printed_for_long_runs(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_progress_is_reported_per_job_and_printed_for_long_runs(tmp_path: Path, capsys) -> None:
     from owlmigrate.commands.verify import _Progress
 
     plan = _host(tmp_path)
