@@ -265,3 +265,19 @@ def test_metrics_show_a_breaker_opened_by_another_process(tmp_path: Path) -> Non
         app.ledger.save_breaker(BreakerState(event_name="flaky_job", state="closed"))
         assert breaker_gauge(fetch(handle.url + "/metrics")[1], "flaky_job") == 0
     app.close()
+
+
+async def test_check_health_called_on_the_loop_reports_instead_of_deadlocking(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path, Clock(), {"fail": False})
+    await app.start("local")
+    try:
+        report = check_health(app)  # wrong: on the loop itself; it must not hang
+        assert report["status"] == "unhealthy"
+        assert "another thread" in report["checks"]["backend"]["error"]
+        good = await asyncio.to_thread(check_health, app, loop=asyncio.get_running_loop())
+        assert good["status"] == "healthy" and good["ready"] is True
+    finally:
+        await app.stop()
+        app.close()

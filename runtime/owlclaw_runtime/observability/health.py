@@ -39,6 +39,16 @@ def _run_coroutine(
 ) -> Any:
     """Run ``coro`` on ``loop`` (the loop the backend lives on, from another thread) or on a
     private loop when there is none."""
+    try:
+        current = asyncio.get_running_loop()
+    except RuntimeError:
+        current = None
+    if current is not None and (loop is None or loop is current):
+        coro.close()  # blocking here would deadlock the loop the backend needs
+        raise RuntimeError(
+            "check_health blocks: call it from another thread (asyncio.to_thread), "
+            "passing the app's loop"
+        )
     if loop is not None and loop.is_running():
         future = asyncio.run_coroutine_threadsafe(coro, loop)
         try:
