@@ -75,6 +75,7 @@ class LegacyResult:
     output_tail: str
     pid: int
     signal: int | None = None
+    timeout_seconds: float | None = None  # the limit that was applied
 
     @property
     def succeeded(self) -> bool:
@@ -87,7 +88,8 @@ class LegacyJobFailed(OwlClawError):
 
     def __init__(self, result: LegacyResult, command: str = "") -> None:
         if result.timed_out:
-            what = f"timed out after {result.duration_seconds:.1f}s and was killed"
+            limit = result.timeout_seconds or result.duration_seconds
+            what = f"timed out after {limit:g}s and was killed"
         elif result.signal is not None:
             what = f"was killed by signal {result.signal}"
         else:
@@ -206,6 +208,14 @@ async def _exited(proc: asyncio.subprocess.Process) -> None:
     considers the job done when its shell exits."""
     while proc.returncode is None:
         await asyncio.sleep(0.02)
+
+
+def _close_transport(proc: asyncio.subprocess.Process) -> None:
+    """Close our pipe ends even if a background grandchild still holds the other end
+    (``Process`` has no public close; its transport's ``close()`` is what releases them)."""
+    transport = getattr(proc, "_transport", None)
+    if transport is not None:
+        transport.close()
 
 
 def _exit_code(returncode: int) -> tuple[int, int | None]:
@@ -354,7 +364,15 @@ class LegacyCommand:
                         stream.close()
         code, sig = _exit_code(proc.returncode)
         return self._finish(
-            LegacyResult(code, timed_out, time.monotonic() - started, tail.text(), proc.pid, sig)
+            LegacyResult(
+                code,
+                timed_out,
+                time.monotonic() - started,
+                tail.text(),
+                proc.pid,
+                sig,
+                limit,
+            )
         )
 
     def _pump(
@@ -435,16 +453,30 @@ class LegacyCommand:
         if chdir_error is not None:
             return self._finish(LegacyResult(1, False, 0.0, chdir_error, 0))
         args = options.pop("args")
-        try:
-            proc = await asyncio.create_subprocess_exec(
+        spawn = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
                 *args,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 **options,
             )
+        )
+        try:
+            # Shielded: cancelled mid-creation, asyncio would kill only the shell and then wait
+            # for pipes that a grandchild may hold open forever.
+            proc = await asyncio.shield(spawn)
         except OSError as exc:
             return self._finish(_exec_failed(options["executable"], exc, started))
+        except asyncio.CancelledError:
+            try:
+                late = await spawn
+            except OSError:
+                late = None
+            if late is not None:
+                await self._terminate_async(late)
+                _close_transport(late)
+            raise
         tail = _Tail(self.output_limit)
         reader = asyncio.ensure_future(self._read(proc, tail))
         writer = asyncio.ensure_future(self._write(proc))
@@ -463,15 +495,19 @@ class LegacyCommand:
             for task in (reader, writer):
                 task.cancel()
             await asyncio.gather(reader, writer, return_exceptions=True)
-            # Close our pipe ends even if a background grandchild still holds the other end
-            # (Process has no public close; its transport's close() is the documented way).
-            transport = getattr(proc, "_transport", None)
-            if transport is not None:
-                transport.close()
+            _close_transport(proc)
         assert proc.returncode is not None
         code, sig = _exit_code(proc.returncode)
         return self._finish(
-            LegacyResult(code, timed_out, time.monotonic() - started, tail.text(), proc.pid, sig)
+            LegacyResult(
+                code,
+                timed_out,
+                time.monotonic() - started,
+                tail.text(),
+                proc.pid,
+                sig,
+                limit,
+            )
         )
 
     @staticmethod

@@ -279,7 +279,8 @@ def test_timeout_kills_the_whole_process_tree(runner: Runner, tmp_path: Path) ->
     assert result.timed_out and not result.succeeded
     assert (result.exit_code, result.signal) == (143, 15)
     assert result.output_tail == "started\n"
-    assert "timed out after 1.0s" in str(info.value)
+    assert str(info.value) == "legacy job timed out after 1s and was killed: started"
+    assert result.timeout_seconds == 1.0
     assert wait_dead(int(pidfile.read_text()))
     assert wait_dead(result.pid)
 
@@ -311,6 +312,24 @@ def test_cancelling_arun_kills_the_process_group(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert wait_dead(int(pidfile.read_text()))
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.001, 0.003, 0.01, 0.03])
+def test_cancelling_at_any_moment_never_hangs_or_leaks(tmp_path: Path, delay: float) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    command = LegacyCommand(f"sleep 300 & echo $! > {pidfile}; sleep 300")
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(command.arun())
+        await asyncio.sleep(delay)  # possibly while the process is still being created
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=20)
+
+    asyncio.run(scenario())
+    time.sleep(0.2)
+    if pidfile.exists() and pidfile.read_text().strip():
+        assert wait_dead(int(pidfile.read_text()))
 
 
 def test_a_background_grandchild_does_not_hold_up_completion(runner: Runner) -> None:
