@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 from bisect import bisect_left
+from collections.abc import Iterator
 from datetime import date, datetime
 
 from owlclaw_runtime.schedule.spec import CronSpec
@@ -95,7 +96,7 @@ class Matcher:
         day, tod = divmod(wall_minute, MIN_PER_DAY)
         return tod in self.times_set and self.day_ok(day)
 
-    def iter_days(self, first_day: int, last_day: int):
+    def iter_days(self, first_day: int, last_day: int) -> Iterator[int]:
         """Matching local day indexes in ``[first_day, last_day]``, ascending."""
         if first_day > last_day or not self.times:
             return
@@ -121,7 +122,7 @@ class Matcher:
                 if year > 9999:
                     return
 
-    def iter_walls(self, lo: int, hi: int):
+    def iter_walls(self, lo: int, hi: int) -> Iterator[int]:
         """Matching wall minutes in ``[lo, hi)``, ascending."""
         if lo >= hi:
             return

@@ -162,9 +162,9 @@ def utc_superset(schedule: Schedule, horizon: tuple[int, int] = HORIZON) -> list
         for pred, minutes in by_pred.items():
             groups[(frozenset(minutes), pred)].add(hour)
     out = []
-    for (minutes, pred), hours in groups.items():
+    for (mins, pred), hours in groups.items():
         dom, month, dow = pred.fields()
-        out.append(f"{compress(minutes, 0, 59)} {compress(hours, 0, 23)} {dom} {month} {dow}")
+        out.append(f"{compress(mins, 0, 59)} {compress(hours, 0, 23)} {dom} {month} {dow}")
     return sorted(out, key=_sort_key)
 
 
