@@ -79,6 +79,24 @@ class _AgentSkipped(Exception):
         self.reason = reason
 
 
+class _GlobalSlot:
+    """One run's hold on a global slot, which it may give back and take again."""
+
+    def __init__(self, semaphore: PrioritySemaphore, priority: int) -> None:
+        self._semaphore = semaphore
+        self._priority = priority
+        self.held = False
+
+    async def acquire(self) -> None:
+        await self._semaphore.acquire(self._priority)
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self._semaphore.release()
+
+
 @dataclass(frozen=True)
 class EffectiveState:
     """A trigger's configuration with the ledger's durable overrides applied."""
@@ -393,15 +411,18 @@ class Pipeline:
             }
         if not gov.allowed:
             return await self._skip(config, execution, gov.skip_reason or "governance")
+        slot = _GlobalSlot(self._global, config.priority)
         try:
-            async with self._global.slot(config.priority):
-                return await self._execute(
-                    config, execution, state, gov.breaker_trial, raise_on_failure
-                )
+            await slot.acquire()
+            return await self._execute(
+                config, execution, state, gov.breaker_trial, raise_on_failure, slot
+            )
         except BaseException:
             if gov.breaker_trial:
                 self.breaker.abandon_trial(config.event_name)
             raise
+        finally:
+            slot.release()
 
     async def _skip(
         self, config: CronTriggerConfig, execution: CronExecution, reason: str
@@ -422,6 +443,7 @@ class Pipeline:
         state: EffectiveState,
         trial: bool,
         raise_on_failure: bool,
+        slot: _GlobalSlot,
     ) -> CronExecution:
         app = self._app
         agent = app.agent
@@ -461,7 +483,7 @@ class Pipeline:
 
         started = time.perf_counter()
         try:
-            await self._retry_loop(config, execution, use_agent, raise_on_failure)
+            await self._retry_loop(config, execution, use_agent, raise_on_failure, slot)
         except asyncio.CancelledError:
             # The worker is being torn down mid-run: never leave a "running" row behind.
             execution.status = ExecutionStatus.FAILED
@@ -508,8 +530,11 @@ class Pipeline:
         execution: CronExecution,
         use_agent: bool,
         raise_on_failure: bool,
+        slot: _GlobalSlot,
     ) -> None:
-        """Attempt, and on failure retry with backoff until the strategy says stop."""
+        """Attempt, and on failure retry with backoff until the strategy says stop. The global
+        slot is given back during the backoff, so a failing job waiting minutes to retry does
+        not hold up other triggers (its per-trigger slot is kept: no overlap with itself)."""
         app = self._app
         strategy = RetryStrategy.for_trigger(config)
         retries = 0
@@ -538,7 +563,9 @@ class Pipeline:
                     execution.error_message,
                 )
                 await self._db(app.ledger.record_execution, execution)
+                slot.release()
                 await app.sleep(delay)
+                await slot.acquire()
 
     async def _add_previous_run(self, config: CronTriggerConfig, execution: CronExecution) -> None:
         """OwlClaw FR-4: the agent sees how the previous run ended."""

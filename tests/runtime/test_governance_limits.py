@@ -435,3 +435,39 @@ async def test_a_breaker_closed_by_another_worker_starts_a_fresh_window(
     assert failed.status == ExecutionStatus.FAILED
     # worker A counts only what happened since B closed the breaker: one failure, not three
     assert ledger_store.get_breaker("job").state == "closed"
+
+
+async def test_a_run_waiting_to_retry_gives_its_global_slot_back(
+    ledger_store: LedgerStore,
+) -> None:
+    backoff = asyncio.Event()
+    resume = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        backoff.set()
+        await resume.wait()
+
+    app, clock, _ = new_app(ledger_store, max_concurrent=1)
+    app.sleep = sleep
+    order: list[str] = []
+    attempts: list[int] = []
+
+    def flaky() -> None:
+        attempts.append(1)
+        order.append(f"flaky#{len(attempts)}")
+        if len(attempts) == 1:
+            raise OSError("try again")
+
+    app.cron_registry.register("flaky", "* * * * *", fallback_handler=flaky, migration_weight=0.0)
+    app.cron_registry.register(
+        "other", "* * * * *", fallback_handler=lambda: order.append("other"), migration_weight=0.0
+    )
+    first = asyncio.create_task(app.dispatch("flaky", scheduled_at=clock()))
+    await asyncio.wait_for(backoff.wait(), 10)
+    assert app.pipeline.global_slots.in_use == 0  # given back during the backoff
+    (other,) = await asyncio.wait_for(app.dispatch("other", scheduled_at=clock()), 10)
+    resume.set()
+    (flaky_run,) = await first
+    assert order == ["flaky#1", "other", "flaky#2"]
+    assert (other.status, flaky_run.status) == (ExecutionStatus.FALLBACK, ExecutionStatus.FALLBACK)
+    assert flaky_run.retry_count == 1 and app.pipeline.global_slots.in_use == 0
