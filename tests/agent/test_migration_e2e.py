@@ -117,13 +117,16 @@ async def test_a_job_is_handed_to_the_agent_step_by_step_and_held_back_when_it_f
     assert host.legacy_runs() == 5
     assert owlmigrate("step", job, "--to", "0.1", "--app", app_dir).exit_code == 0
 
-    # weight 0.1: the agent takes a tenth of the runs and does them through the tool
+    # weight 0.1: the agent takes a tenth of the runs and does them through the tool (two
+    # agent runs are enough evidence here, to keep the test short: --min-executions 2)
     fake_openai.responder = healthy
-    tenth = await host.run_until(job, lambda rows: len(agents(rows)) >= 5)
+    tenth = await host.run_until(job, lambda rows: len(agents(rows)) >= 2)
     assert {r.migration_weight for r in tenth} == {0.1}
     assert {r.status for r in agents(tenth)} == {ExecutionStatus.SUCCESS}
     assert host.legacy_runs() == 5 + len(tenth)  # every run did the job exactly once
-    assert owlmigrate("step", job, "--to", "0.5", "--app", app_dir).exit_code == 0
+    step_up = ("step", job, "--to", "0.5", "--app", app_dir)
+    assert owlmigrate(*step_up, "--min-executions", "3").exit_code == 1
+    assert owlmigrate(*step_up, "--min-executions", "2").exit_code == 0
     assert "migration_weight=0.5," in (host.app / "owlclaw_app.py").read_text()
 
     # weight 0.5 with a healthy agent: the report says step up, from the ledger's own figures
