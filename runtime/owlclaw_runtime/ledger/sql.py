@@ -175,7 +175,7 @@ _EXECUTION_FIELDS = (
 )
 
 
-def _execution_from_row(row: Mapping[str, Any]) -> CronExecution:
+def _execution_from_row(row: Mapping[Any, Any]) -> CronExecution:
     values = {name: row[name] for name in _EXECUTION_FIELDS}
     return CronExecution(status=ExecutionStatus(row["status"]), **values)
 
@@ -758,7 +758,7 @@ class SqlLedgerStore(LedgerStore):
         return f"SqlLedgerStore({self.display_url!r})"
 
 
-def _trigger_state(row: Mapping[str, Any]) -> TriggerState:
+def _trigger_state(row: Mapping[Any, Any]) -> TriggerState:
     weight = row["migration_weight"]
     return TriggerState(
         event_name=row["event_name"],
