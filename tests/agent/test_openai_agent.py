@@ -367,9 +367,10 @@ class TestPrompt:
         assert fake_openai.headers[0]["Authorization"] == "Bearer sk-test-0123456789abcdefghijkl"
         assert "sk-test" not in repr(agent) + repr(agent.config) + repr(result)
 
-    async def test_secrets_in_the_context_are_redacted(
+    async def test_secrets_in_the_context_and_skills_are_redacted(
         self, fake_openai: FakeOpenAI, tmp_path: Path
     ) -> None:
+        write_skill(tmp_path / "skills", "db", "name: db", body="mysqldump -psecretpw db")
         fake_openai.script(answer("ok"))
         await make_agent(fake_openai, tmp_path).trigger_event(
             "backup_db", payload={"command": "PGPASSWORD=hunter22 pg_dump db"}
@@ -377,6 +378,9 @@ class TestPrompt:
         user = fake_openai.requests[0]["messages"][1]["content"]
         assert "hunter22" not in user
         assert "PGPASSWORD=***" in user
+        system = fake_openai.requests[0]["messages"][0]["content"]
+        assert "secretpw" not in system
+        assert "mysqldump -p*** db" in system
 
 
 class TestBinding:

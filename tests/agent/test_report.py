@@ -370,3 +370,33 @@ def test_the_report_is_the_same_on_postgresql(pg_url: str, store: LedgerStore) -
         with engine.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+@given(
+    weight=st.sampled_from(WEIGHT_STEPS),
+    executions=st.integers(0, 60),
+    failures=st.integers(0, 60),
+    min_executions=st.integers(1, 30),
+    max_rate=st.floats(0.01, 1.0),
+)
+def test_the_recommendation_follows_the_guardrail_rule(
+    weight: float, executions: int, failures: int, min_executions: int, max_rate: float
+) -> None:
+    failures = min(failures, executions)
+    side = SideFigures(executions, executions - failures, failures)
+    t = Thresholds(min_executions=min_executions, max_failure_rate=max_rate)
+    got = recommend(figures(weight, side), weight, t)
+    allowed = executions >= min_executions and failures / max(executions, 1) < max_rate
+    if got.action == "step_up":
+        # exactly the `step` guardrail: enough runs, failure rate under the threshold
+        assert allowed and got.to_weight == next_step(weight)
+    elif got.action == "rollback":
+        assert weight > 0 and executions >= min_executions and not allowed
+        assert got.to_weight == previous_step(weight)
+    else:
+        assert got.to_weight == weight
+        assert weight == 1.0 or not allowed
+    # one more failure never turns a hold or a roll back into a step up
+    if executions and failures < executions and got.action != "step_up":
+        worse = SideFigures(executions, executions - failures - 1, failures + 1)
+        assert recommend(figures(weight, worse), weight, t).action != "step_up"

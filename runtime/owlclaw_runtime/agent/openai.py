@@ -608,7 +608,8 @@ class OpenAIAgent:
                 text = skill.body[:budget] if budget > 0 else ""
                 budget -= len(text)
                 head = f"## {skill.name}" + (f": {skill.description}" if skill.description else "")
-                system.append(head + ("\n" + text if text else ""))
+                # skills quote crontab commands: secrets in them never reach the provider
+                system.append(redact(head + ("\n" + text if text else "")))
         user = [f"Trigger: {event_name}", f"Tenant: {tenant_id}"]
         if wanted:
             user.append(f"Focus: {', '.join(wanted)}")
