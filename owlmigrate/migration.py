@@ -59,7 +59,14 @@ from owlmigrate.journal import (
     state_of,
     step_refusals,
 )
-from owlmigrate.rewrite.codemods import read_cron_keyword, set_cron_keyword, weight_code
+from owlmigrate.rewrite.codemods import (
+    CodemodError,
+    read_cron_keyword,
+    read_cron_keywords,
+    set_cron_keyword,
+    set_cron_keywords,
+    weight_code,
+)
 from owlmigrate.rewrite.crontab_edit import (
     LineEdit,
     disable_lines,
@@ -531,15 +538,13 @@ def cutover(
             new_bytes[path] = (data, after, chosen)
             result.files.append(str(path))
         module = app.read_module()
-        new_module = module
-        shadow_literals: dict[str, str | None] = {}
-        for chosen in (c for _, _, c in new_bytes.values()):
-            for name in chosen:
-                change = set_cron_keyword(
-                    new_module, name, "shadow", "False", path=str(app.module_path)
-                )
-                shadow_literals[name] = change.old_code
-                new_module = change.source
+        batch = set_cron_keywords(
+            module,
+            {(n, "shadow"): "False" for _, _, chosen in new_bytes.values() for n in chosen},
+            path=str(app.module_path),
+        )
+        new_module = batch.source
+        shadow_literals = {event: code for (event, _), code in batch.old_code.items()}
         if dry_run:
             diff = "".join(
                 _file_diff(p, d, a, str(app.jobs[c[0]].get("source")).lstrip("/"))
@@ -667,9 +672,14 @@ def _apply_weights(
 ) -> dict[str, int]:
     """Journal, rewrite the module, override the ledger weight, mark done (crash points between)."""
     module = app.read_module()
+    current = read_cron_keywords(module, "migration_weight", path=str(app.module_path))
     rows: dict[str, int] = {}
     for name, (old, new, literal) in plan.items():
-        old_literal = read_cron_keyword(module, name, "migration_weight", path=str(app.module_path))
+        if name not in current:
+            raise CodemodError(
+                f"no single @app.cron decorator with event_name={name!r}", path=app.module_path
+            )
+        old_literal = current[name]
         rows[name] = store.journal_append(
             _entry(
                 name,
@@ -684,9 +694,11 @@ def _apply_weights(
                 forced=forced,
             )
         )
-        module = set_cron_keyword(
-            module, name, "migration_weight", literal or weight_code(new), path=str(app.module_path)
-        ).source
+    module = set_cron_keywords(
+        module,
+        {(n, "migration_weight"): lit or weight_code(new) for n, (_, new, lit) in plan.items()},
+        path=str(app.module_path),
+    ).source
     crash_point(f"{action}.journaled")
     app.write_module(module)
     crash_point(f"{action}.module_written")
@@ -853,6 +865,8 @@ def _to_legacy(
     out: dict[str, dict[str, Any]] = {}
     rows: dict[str, int] = {}
     new_files: dict[Path, bytes] = {}
+    weights_now = read_cron_keywords(module, "migration_weight", path=str(app.module_path))
+    changes: dict[tuple[str, str], str | None] = {}
     for name in names:
         state = state_of(states, name)
         path = app.crontab_path(name)
@@ -861,7 +875,7 @@ def _to_legacy(
             current = path.read_bytes() if path.exists() else b""
         trigger = store.get_trigger_state(name, tenant_id=tenant_id)
         weight_literal = state.literals[1] if len(state.literals) > 1 else None
-        weight_now = read_cron_keyword(module, name, "migration_weight", path=str(app.module_path))
+        weight_now = weights_now.get(name)
         cut = _last_done(store, name, "cutover")
         shadow_literal = (cut.from_state.get("shadow_literal") if cut else None) or "True"
         target_weight = weight_literal or weight_code(0.0)
@@ -885,12 +899,8 @@ def _to_legacy(
                 path=str(path),
             )
         )
-        module = set_cron_keyword(
-            module, name, "migration_weight", target_weight, path=str(app.module_path)
-        ).source
-        module = set_cron_keyword(
-            module, name, "shadow", shadow_literal, path=str(app.module_path)
-        ).source
+        changes[(name, "migration_weight")] = target_weight
+        changes[(name, "shadow")] = shadow_literal
         rows[name] = store.journal_append(
             _entry(
                 name,
@@ -914,6 +924,7 @@ def _to_legacy(
         out[name] = {"from": state.weight, "to": 0.0, "status": "restored to legacy"}
     if not rows:
         return out
+    module = set_cron_keywords(module, changes, path=str(app.module_path)).source
     crash_point("rollback.journaled")
     # Pause first: a kill before the crontab write leaves nothing running twice.
     for name in rows:

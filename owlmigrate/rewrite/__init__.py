@@ -1,11 +1,14 @@
 """Rewrites: LibCST codemods on generated modules and byte-preserving crontab line edits."""
 
 from owlmigrate.rewrite.codemods import (
+    BatchResult,
     CodemodError,
     CodemodResult,
-    SetCronKeyword,
+    SetCronKeywords,
     read_cron_keyword,
+    read_cron_keywords,
     set_cron_keyword,
+    set_cron_keywords,
     set_shadow,
     set_weight,
     weight_code,
@@ -22,18 +25,21 @@ from owlmigrate.rewrite.crontab_edit import (
 )
 
 __all__ = [
+    "BatchResult",
     "CodemodError",
     "CodemodResult",
     "CrontabEditError",
     "LineEdit",
-    "SetCronKeyword",
+    "SetCronKeywords",
     "disable_lines",
     "disabled_spans",
     "is_disabled",
     "marker",
     "read_cron_keyword",
+    "read_cron_keywords",
     "restore_lines",
     "set_cron_keyword",
+    "set_cron_keywords",
     "set_shadow",
     "set_weight",
     "strip_markers",

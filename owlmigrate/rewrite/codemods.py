@@ -12,6 +12,7 @@ rollback: stepping up and rolling back gives the original module byte for byte.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import libcst as cst
@@ -46,27 +47,38 @@ def _event_name(call: cst.Call, function: cst.FunctionDef) -> str | None:
     return function.name.value
 
 
-class SetCronKeyword(cst.CSTTransformer):
-    """Set ``keyword=<value_code>`` on the ``@<app>.cron(...)`` decorator of ``event_name``.
+Change = tuple[str, str]  # (event_name, keyword)
 
-    ``value_code`` None removes the keyword. After the visit, ``matches`` counts the matching
-    decorators and ``old_code`` holds the previous value's source (None when it was absent).
+
+class SetCronKeywords(cst.CSTTransformer):
+    """Set ``keyword=<value_code>`` on the ``@<app>.cron(...)`` decorators of some triggers.
+
+    ``changes`` maps ``(event_name, keyword)`` to the new value's source (None removes the
+    keyword). After the visit, ``matches`` counts the matching decorators per event and
+    ``old_code`` holds each previous value's source (None when it was absent). One parse and one
+    visit for any number of triggers: statements other than function definitions are not
+    entered, and function bodies are skipped.
     """
 
-    DESCRIPTION = "Set one keyword argument of the @app.cron decorator of one trigger."
+    DESCRIPTION = "Set keyword arguments of the @app.cron decorators of some triggers."
 
-    def __init__(self, event_name: str, keyword: str, value_code: str | None) -> None:
+    def __init__(self, changes: Mapping[Change, str | None]) -> None:
         super().__init__()
-        self.event_name = event_name
-        self.keyword = keyword
-        self.value_code = value_code
-        self.matches = 0
-        self.old_code: str | None = None
+        self.changes = dict(changes)
+        self.events = {event for event, _ in self.changes}
+        self.matches: dict[str, int] = dict.fromkeys(self.events, 0)
+        self.old_code: dict[Change, str | None] = {}
         self._module = cst.Module(body=[])
 
     def visit_Module(self, node: cst.Module) -> bool:
         self._module = node
         return True
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
+        return False  # assignments and imports hold no decorators
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False  # decorators are handled in leave_FunctionDef; bodies are never touched
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
@@ -75,29 +87,35 @@ class SetCronKeyword(cst.CSTTransformer):
         changed = False
         for index, decorator in enumerate(original_node.decorators):
             call = _cron_call(decorator)
-            if call is None or _event_name(call, original_node) != self.event_name:
+            event = _event_name(call, original_node) if call is not None else None
+            if call is None or event not in self.events:
                 continue
-            self.matches += 1
-            decorators[index] = decorator.with_changes(decorator=self._rewrite(call))
+            self.matches[event] += 1
+            for (name, keyword), value in self.changes.items():
+                if name == event:
+                    call = self._rewrite(call, event, keyword, value)
+            decorators[index] = decorator.with_changes(decorator=call)
             changed = True
         return updated_node.with_changes(decorators=decorators) if changed else updated_node
 
-    def _rewrite(self, call: cst.Call) -> cst.Call:
+    def _rewrite(self, call: cst.Call, event: str, keyword: str, value: str | None) -> cst.Call:
         args = list(call.args)
         for index, arg in enumerate(args):
-            if arg.keyword is not None and arg.keyword.value == self.keyword:
-                self.old_code = self._module.code_for_node(arg.value)
-                if self.value_code is None:
+            if arg.keyword is not None and arg.keyword.value == keyword:
+                old = self._module.code_for_node(arg.value)
+                self.old_code[(event, keyword)] = old
+                if value is None:
                     return call.with_changes(args=_remove(args, index))
-                if self.old_code == self.value_code:
+                if old == value:
                     return call  # no-op: keep the node (and its exact bytes)
-                args[index] = arg.with_changes(value=cst.parse_expression(self.value_code))
+                args[index] = arg.with_changes(value=cst.parse_expression(value))
                 return call.with_changes(args=args)
-        if self.value_code is None:
+        self.old_code[(event, keyword)] = None
+        if value is None:
             return call
         new_arg = cst.Arg(
-            keyword=cst.Name(self.keyword),
-            value=cst.parse_expression(self.value_code),
+            keyword=cst.Name(keyword),
+            value=cst.parse_expression(value),
             equal=cst.AssignEqual(
                 whitespace_before=cst.SimpleWhitespace(""),
                 whitespace_after=cst.SimpleWhitespace(""),
@@ -127,6 +145,24 @@ def _remove(args: list[cst.Arg], index: int) -> list[cst.Arg]:
     return args
 
 
+def _parse(source: str, path: str) -> cst.Module:
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        raise CodemodError(
+            f"not valid Python: {exc.message}", path=path, line=exc.raw_line
+        ) from exc
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """New module source and each replaced value's source text (None when it was absent)."""
+
+    source: str
+    old_code: dict[Change, str | None]
+    changed: bool
+
+
 @dataclass(frozen=True)
 class CodemodResult:
     """New module source and the replaced value's source text (None when it was absent)."""
@@ -136,55 +172,66 @@ class CodemodResult:
     changed: bool
 
 
+def set_cron_keywords(
+    source: str, changes: Mapping[Change, str | None], *, path: str = "<module>"
+) -> BatchResult:
+    """Apply :class:`SetCronKeywords`; refuse when a trigger is not there exactly once."""
+    if not changes:
+        return BatchResult(source, {}, False)
+    module = _parse(source, path)
+    transformer = SetCronKeywords(changes)
+    new_module = module.visit(transformer)
+    for event, count in sorted(transformer.matches.items()):
+        if count == 0:
+            raise CodemodError(f"no @app.cron decorator with event_name={event!r}", path=path)
+        if count > 1:
+            raise CodemodError(f"{count} decorators with event_name={event!r}", path=path)
+    code = new_module.code
+    return BatchResult(code, transformer.old_code, code != source)
+
+
 def set_cron_keyword(
     source: str, event_name: str, keyword: str, value_code: str | None, *, path: str = "<module>"
 ) -> CodemodResult:
-    """Apply :class:`SetCronKeyword` to ``source``; refuse when the trigger is not exactly once."""
-    try:
-        module = cst.parse_module(source)
-    except cst.ParserSyntaxError as exc:
-        raise CodemodError(
-            f"not valid Python: {exc.message}", path=path, line=exc.raw_line
-        ) from exc
-    transformer = SetCronKeyword(event_name, keyword, value_code)
-    new_module = module.visit(transformer)
-    if transformer.matches == 0:
-        raise CodemodError(f"no @app.cron decorator with event_name={event_name!r}", path=path)
-    if transformer.matches > 1:
-        raise CodemodError(
-            f"{transformer.matches} decorators with event_name={event_name!r}", path=path
-        )
-    return CodemodResult(new_module.code, transformer.old_code, new_module.code != source)
+    """Set one keyword of one trigger (see :func:`set_cron_keywords`)."""
+    result = set_cron_keywords(source, {(event_name, keyword): value_code}, path=path)
+    return CodemodResult(result.source, result.old_code[(event_name, keyword)], result.changed)
+
+
+def read_cron_keywords(
+    source: str, keyword: str, *, path: str = "<module>"
+) -> dict[str, str | None]:
+    """Every top-level trigger's ``keyword`` value source (None when absent), by event name."""
+    module = _parse(source, path)
+    found: dict[str, list[str | None]] = {}
+    for node in module.body:
+        if not isinstance(node, cst.FunctionDef):
+            continue
+        for decorator in node.decorators:
+            call = _cron_call(decorator)
+            if call is None:
+                continue
+            event = _event_name(call, node)
+            if event is None:
+                continue
+            value = None
+            for arg in call.args:
+                if arg.keyword is not None and arg.keyword.value == keyword:
+                    value = module.code_for_node(arg.value)
+            found.setdefault(event, []).append(value)
+    return {event: values[0] for event, values in found.items() if len(values) == 1}
 
 
 def read_cron_keyword(
     source: str, event_name: str, keyword: str, *, path: str = "<module>"
 ) -> str | None:
     """The source text of ``keyword``'s value on ``event_name``'s decorator (None when absent)."""
-    try:
-        module = cst.parse_module(source)
-    except cst.ParserSyntaxError as exc:
+    values = read_cron_keywords(source, keyword, path=path)
+    if event_name not in values:
         raise CodemodError(
-            f"not valid Python: {exc.message}", path=path, line=exc.raw_line
-        ) from exc
-    found: list[str | None] = []
-    for statement in module.body:
-        node = statement
-        if isinstance(node, cst.FunctionDef):
-            for decorator in node.decorators:
-                call = _cron_call(decorator)
-                if call is None or _event_name(call, node) != event_name:
-                    continue
-                value = None
-                for arg in call.args:
-                    if arg.keyword is not None and arg.keyword.value == keyword:
-                        value = module.code_for_node(arg.value)
-                found.append(value)
-    if len(found) != 1:
-        raise CodemodError(
-            f"{len(found)} top-level @app.cron decorators with event_name={event_name!r}", path=path
+            f"no single top-level @app.cron decorator with event_name={event_name!r}", path=path
         )
-    return found[0]
+    return values[event_name]
 
 
 def weight_code(weight: float) -> str:

@@ -138,3 +138,32 @@ def test_a_job_that_succeeds_runs_through_trigger_after_cutover(tmp_path: Path) 
     result = runner.invoke(cli, ["rollback", "--all", "--to-legacy", "--app", app], env=env)
     assert result.output == f"{name}: restored to legacy\n"
     assert (root / "etc" / "crontab").read_bytes() == original.replace(b"%s", b"\\%s")
+
+
+def test_every_corpus_file_generate_handles_goes_back_byte_for_byte(
+    corpus_files: list[Path], tmp_path: Path
+) -> None:
+    """All corpus files at once (one plan, one app): generate, verify, cut over, roll back."""
+    from owlmigrate.verify import verify_app
+
+    copies = []
+    for source in corpus_files:
+        target = tmp_path / "corpus" / source.name
+        target.parent.mkdir(exist_ok=True)
+        shutil.copyfile(source, target)
+        copies.append(target)
+    original = {p: p.read_bytes() for p in copies}
+    scan([str(p) for p in copies]).dump(tmp_path / "plan.json")
+    ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
+    generated = m.generate(tmp_path / "plan.json", tmp_path / "app", ledger_url=ledger)
+    assert len(generated.triggers) > 100
+    report = verify_app(tmp_path / "app", years=1)
+    assert [j.job_id for j in report.jobs if j.failed] == []
+    assert {j.job_id for j in report.jobs if j.status == "equivalent"} == set(generated.triggers)
+    result = m.cutover(tmp_path / "app", all_jobs=True, ledger_url=ledger)
+    assert set(result.jobs.values()) == {"cut over"}
+    touched = {Path(p) for p in result.files}
+    assert touched and all(p.read_bytes() != original[p] for p in touched)
+    assert all(p.read_bytes() == original[p] for p in copies if p not in touched)
+    m.rollback(tmp_path / "app", all_jobs=True, to_legacy=True, ledger_url=ledger)
+    assert [p.name for p in copies if p.read_bytes() != original[p]] == []
