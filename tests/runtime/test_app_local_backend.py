@@ -37,6 +37,7 @@ async def test_start_local_and_trigger_now_through_it(ledger_store: LedgerStore)
 APP = """
 import asyncio, pathlib
 from owlclaw_runtime import OwlClawApp
+from owlclaw_runtime.schedulers import LocalScheduler
 
 app = OwlClawApp("proc")
 MARK = pathlib.Path(__file__).with_name("started")
@@ -46,19 +47,14 @@ async def slow():
     MARK.write_text("x")
     await asyncio.sleep(1.0)
 
-async def main():
-    async def kick():
-        while app.backend is None:
-            await asyncio.sleep(0.01)
-        await app.cron_registry.trigger_now("slow")
-    asyncio.get_running_loop().create_task(kick())
-    await app.serve()
+class KickOff(LocalScheduler):
+    # the embedded scheduler, plus one manual run as soon as it is up
+    async def start(self):
+        await super().start()
+        await self.trigger_now("slow", {})
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    finally:
-        app.close()
+    app.run(KickOff(app))  # blocks until SIGTERM, then stops gracefully and closes the ledger
 """
 
 
