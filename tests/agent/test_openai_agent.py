@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,8 +223,29 @@ class TestRuns:
         result = await agent.trigger_event("backup_db", payload=CONTEXT)
         assert result.status == "failed"
         assert result.error == "agent exceeded max_tool_rounds (2)"
-        assert len(legacy.calls) == 2
+        assert len(legacy.calls) == 1  # the job runs once per fire, however often it is asked
+        assert result.details["legacy_job_calls"] == 2
         assert result.llm_calls == 3
+
+    @pytest.mark.parametrize("fail", [False, True], ids=["after-success", "after-failure"])
+    async def test_the_legacy_job_runs_at_most_once_per_fire(
+        self, fake_openai: FakeOpenAI, tmp_path: Path, fail: bool
+    ) -> None:
+        from owlclaw_runtime.agent.openai import ALREADY_RAN
+
+        legacy = LegacyJob(fail=fail)
+        fake_openai.script(
+            tool_call(LEGACY_TOOL, call_id="first"),
+            tool_call(LEGACY_TOOL, call_id="again"),
+            answer("done"),
+        )
+        result = await make_agent(fake_openai, tmp_path, legacy).trigger_event("backup_db")
+        assert len(legacy.calls) == 1
+        second = json.loads(fake_openai.requests[2]["messages"][-1]["content"])
+        assert second["note"] == ALREADY_RAN
+        assert second["ok"] is not fail
+        assert result.status == ("failed" if fail else "completed")
+        assert result.details["legacy_job_succeeded"] is not fail
 
     async def test_an_unknown_tool_is_answered_with_an_error(
         self, fake_openai: FakeOpenAI, tmp_path: Path

@@ -63,6 +63,7 @@ FAILURE_TOOL = "report_failure"
 _TOOL_OUTPUT_CHARS = 4000
 _ERROR_BODY_CHARS = 500
 _MAX_DURATION_SHARE = 0.95
+ALREADY_RAN = "the legacy job already ran in this run; it runs at most once per fire"
 
 LegacyCallable = Callable[..., Any]
 
@@ -227,7 +228,8 @@ class _Run:
     tokens_out: int = 0
     cost_usd: float = 0.0
     tool_rounds: int = 0
-    legacy_calls: list[dict[str, Any]] = field(default_factory=list)
+    legacy_calls: list[dict[str, Any]] = field(default_factory=list)  # at most one
+    legacy_requests: int = 0
     failure_reported: str | None = None
     finish_reason: str | None = None
     usage_missing: bool = False
@@ -381,8 +383,7 @@ class OpenAIAgent:
         if run.failure_reported is not None:
             return f"agent reported failure: {run.failure_reported}"
         if run.legacy_calls and not run.legacy_calls[-1]["ok"]:
-            # The agent ran the proven command, it failed, and the agent did not run it again
-            # successfully: the job's work was not done.
+            # The agent ran the proven command and it failed: the job's work was not done.
             return f"legacy job failed: {run.legacy_calls[-1]['error']}"
         return None
 
@@ -395,7 +396,7 @@ class OpenAIAgent:
             "tool_rounds": run.tool_rounds,
             "finish_reason": run.finish_reason,
             "skills": [s.name for s in skills],
-            "legacy_job_calls": len(run.legacy_calls),
+            "legacy_job_calls": run.legacy_requests,
             # Whether the legacy job ran inside this agent run: the pipeline must not run the
             # fallback again when it already succeeded here (never run a job twice).
             "legacy_job_ran": bool(run.legacy_calls),
@@ -506,6 +507,11 @@ class OpenAIAgent:
             run.failure_reported = str(arguments.get("reason") or "no reason given")
             return {"ok": True, "recorded": True}
         if name == LEGACY_TOOL and legacy is not None:
+            run.legacy_requests += 1
+            if run.legacy_calls:
+                # One fire runs the job at most once, as cron would: a second call (a model
+                # retrying, or looping) gets the first outcome back without running anything.
+                return {**run.legacy_calls[0], "note": ALREADY_RAN}
             outcome = await _run_legacy(legacy, context)
             run.legacy_calls.append(outcome)
             return outcome
