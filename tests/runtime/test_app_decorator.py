@@ -250,10 +250,6 @@ def test_run_blocks_until_stop_is_requested(tmp_path: Path) -> None:
     app = OwlClawApp("x", ledger=f"sqlite:///{tmp_path}/l.db")
     backend = RecordingBackend(app)
 
-    async def stopper() -> None:
-        await asyncio.sleep(0.05)
-        app.request_stop()
-
     async def main() -> None:
         asyncio.get_running_loop().call_later(0.05, app.request_stop)
         await app.serve(backend)
