@@ -1056,19 +1056,26 @@ def stages(
     app = AppDir.load(app_dir)
     store = open_ledger(app.path, ledger_url)
     try:
-        states = replay(store.journal())
-        out = {}
-        for name in app.jobs:
-            state = state_of(states, name)
-            trigger = store.get_trigger_state(name, tenant_id=tenant_id)
-            out[name] = {
-                "stage": state.stage if state.stage != "not generated" else "generated",
-                "migration_weight": state.weight,
-                "weights": list(state.weights),
-                "shadow": trigger.shadow if trigger.shadow is not None else state.shadow,
-                "paused": trigger.paused,
-                "pending": [e.action for e in state.pending],
-            }
-        return out
+        return stages_from(app, store, tenant_id=tenant_id)
     finally:
         store.close()
+
+
+def stages_from(
+    app: AppDir, store: LedgerStore, *, tenant_id: str = "default"
+) -> dict[str, dict[str, Any]]:
+    """:func:`stages` over an already open ledger (the status command's)."""
+    states = replay(store.journal())
+    out = {}
+    for name in app.jobs:
+        state = state_of(states, name)
+        trigger = store.get_trigger_state(name, tenant_id=tenant_id)
+        out[name] = {
+            "stage": state.stage if state.stage != "not generated" else "generated",
+            "migration_weight": state.weight,
+            "weights": list(state.weights),
+            "shadow": trigger.shadow if trigger.shadow is not None else state.shadow,
+            "paused": trigger.paused,
+            "pending": [e.action for e in state.pending],
+        }
+    return out

@@ -64,9 +64,26 @@ def build_status(
     ``UnknownTriggerError`` when there is no such trigger)."""
     registry = app.cron_registry
     configs = [registry.require(event_name)] if event_name else registry.list_triggers()
-    return {
+    data = {
         "triggers": [
             trigger_status(app, c, now=now, next_count=next_count, last_count=last_count)
             for c in configs
         ]
     }
+    add_migration_stages(app, data)
+    return data
+
+
+def add_migration_stages(app: OwlClawApp, data: dict[str, Any]) -> None:
+    """For a generated app directory, add each trigger's ``migration`` object (stage: generated,
+    cut over or legacy; weight and the steps behind it; shadow; paused) from the journal."""
+    from pathlib import Path
+
+    if app.app_dir is None or not (Path(app.app_dir) / "owlmigrate.json").is_file():
+        return
+    from owlmigrate.migration import AppDir, stages_from
+
+    stages = stages_from(AppDir.load(app.app_dir), app.ledger, tenant_id=app.tenant_id)
+    for trigger in data["triggers"]:
+        if trigger["event_name"] in stages:
+            trigger["migration"] = stages[trigger["event_name"]]

@@ -80,6 +80,7 @@ def render_text(data: dict[str, Any]) -> str:
             f"{t['event_name']}: {state}, {t['expression']} ({t['timezone']}), "
             f"weight {t['migration_weight']:g}, success {_pct(t['success_rate'])}, "
             f"breaker {t['breaker']}"
+            + (f", stage {t['migration']['stage']}" if "migration" in t else "")
         )
         nxt = t["next_runs"][0] if t["next_runs"] else "never"
         lines.append(f"  next: {nxt}")
