@@ -598,7 +598,7 @@ class Pipeline:
             await self._call_fallback(config, execution)
             return ExecutionStatus.FALLBACK
         try:
-            await self._call_agent(config, execution)
+            result = await self._call_agent(config, execution)
         except _AgentSkipped:
             if config.fallback_strategy == "always" and has_fallback:
                 await self._call_fallback(config, execution)
@@ -624,11 +624,17 @@ class Pipeline:
             # The fallback did the job; keep what went wrong with the agent visible.
             execution.error_message = redact(f"agent failed: {_describe(agent_error)}")
             return ExecutionStatus.FALLBACK
-        if config.fallback_strategy == "always" and has_fallback:
+        # "always" runs the fallback after the agent too, unless the agent already ran the
+        # legacy job through its tool (never run a job twice).
+        if (
+            config.fallback_strategy == "always"
+            and has_fallback
+            and result.details.get("legacy_job_succeeded") is not True
+        ):
             await self._call_fallback(config, execution)
         return ExecutionStatus.SUCCESS
 
-    async def _call_agent(self, config: CronTriggerConfig, execution: CronExecution) -> None:
+    async def _call_agent(self, config: CronTriggerConfig, execution: CronExecution) -> AgentResult:
         agent = self._app.agent
         assert agent is not None
         call = agent.trigger_event(
@@ -669,6 +675,7 @@ class Pipeline:
                 "cost_usd": result.cost_usd,
                 "limit_usd": config.max_cost_per_run,
             }
+        return result
 
     async def _call_fallback(self, config: CronTriggerConfig, execution: CronExecution) -> None:
         fn = config.fallback_handler
