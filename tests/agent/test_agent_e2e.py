@@ -49,6 +49,13 @@ def backup_db(context: dict) -> None:
 def rotate_logs(context: dict) -> None:
     """Log rotation."""
     _legacy(context)
+
+
+@app.cron("*/5 * * * *", event_name="audit", migration_weight=1.0, fallback_strategy="always",
+          retry_on_failure=False)
+def audit(context: dict) -> None:
+    """Audit, whose fallback runs after the agent as well."""
+    _legacy(context)
 '''
 
 START = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
@@ -105,7 +112,7 @@ async def run_slots(app: Any, job: str, first: int, count: int) -> list[CronExec
     return out
 
 
-def legacy_runs(app_file: Path) -> list[str]:
+def legacy_runs_of(app_file: Path) -> list[str]:
     log = app_file.with_name("legacy-runs.log")
     return log.read_text().splitlines() if log.exists() else []
 
@@ -140,7 +147,7 @@ async def test_an_app_at_half_weight_with_the_scripted_agent(
             assert e.agent_run_id is not None and len(e.agent_run_id) == 32
             assert e.exit_code is None  # the fallback returns nothing: no made-up exit code
         # every run did the job exactly once: through the tool or as the fallback
-        assert len(legacy_runs(app_file)) == 24
+        assert len(legacy_runs_of(app_file)) == 24
         # the prompt carried the trigger context, the focus and the focus's skill
         first_prompt = fake_openai.requests[0]["messages"]
         assert "Current focus: backups" in first_prompt[0]["content"]
@@ -181,7 +188,7 @@ async def test_an_app_at_half_weight_with_the_scripted_agent(
         assert refused
         assert {e.status for e in refused} == {ExecutionStatus.FALLBACK}
         assert {e.error_message for e in refused} == {REFUSED_ERROR}
-        assert len(legacy_runs(app_file)) == 48
+        assert len(legacy_runs_of(app_file)) == 48
 
         figures = guardrail_figures(app.ledger, "backup_db", 0.5)
         assert figures.guardrail_executions == len(agent_rows) + len(refused)
@@ -233,8 +240,26 @@ async def test_an_agent_failing_after_running_the_job_does_not_run_it_twice(
             "I will not run this job."
         )
         assert execution.exit_code is None
-        assert len(legacy_runs(app_file)) == 1
+        assert len(legacy_runs_of(app_file)) == 1
         assert execution.cost_usd == pytest.approx(2 * CALL_COST)
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize(
+    ("responder", "legacy_runs"),
+    [(healthy, 1), (lambda request: answer("Nothing needed."), 1)],
+    ids=["agent-ran-the-job", "agent-did-not"],
+)
+async def test_always_runs_the_fallback_only_when_the_agent_did_not_run_the_job(
+    app_file: Path, fake_openai: FakeOpenAI, responder: Any, legacy_runs: int
+) -> None:
+    app = load_app(app_file)
+    try:
+        fake_openai.responder = responder
+        (execution,) = await run_slots(app, "audit", 0, 1)
+        assert execution.status == ExecutionStatus.SUCCESS
+        assert len(legacy_runs_of(app_file)) == legacy_runs
     finally:
         app.close()
 
@@ -244,6 +269,10 @@ def test_report_text_and_usage_errors(app_file: Path) -> None:
     result = runner.invoke(cli, ["report", "--app", str(app_file)], catch_exceptions=False)
     assert result.exit_code == 0
     assert result.output == (
+        "audit (weight 1, agent configured)\n"
+        "  no executions recorded\n"
+        "  recommendation: hold at 1: fully handed to the agent; agent failure rate n/a over 0 "
+        "execution(s)\n"
         "backup_db (weight 0.5, agent configured)\n"
         "  no executions recorded\n"
         "  recommendation: hold at 0.5: only 0 agent execution(s) at weight 0.5; 5 needed\n"
@@ -254,7 +283,7 @@ def test_report_text_and_usage_errors(app_file: Path) -> None:
     )
     result = runner.invoke(cli, ["report", "nope", "--app", str(app_file)])
     assert result.exit_code == 2
-    assert "unknown job 'nope'; the app has: backup_db, rotate_logs" in result.output
+    assert "unknown job 'nope'; the app has: audit, backup_db, rotate_logs" in result.output
     result = runner.invoke(cli, ["report", "--app", str(app_file.with_name("missing.py"))])
     assert result.exit_code == 2
     assert "cannot load the app" in result.output
