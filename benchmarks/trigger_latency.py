@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -159,6 +160,8 @@ async def main() -> None:
                 "ours_scheduler_only": sched_p,
                 "apscheduler": peer_p,
                 "goal_p99_ms": 50,
+                "load_average_1m": round(os.getloadavg()[0], 2),
+                "cpus": os.cpu_count(),
                 "meets_goal": ours_p["p99_ms"] <= 50,
                 "ratio_vs_apscheduler": round(peer_p["p99_ms"] / max(ours_p["p99_ms"], 0.01), 3),
             }

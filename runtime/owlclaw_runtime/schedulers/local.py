@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import threading
 import time
@@ -141,6 +142,8 @@ class LocalScheduler(SchedulerBackend):
         self.watermark_name = f"{WATERMARK_PREFIX}{self._lock_name}"
         self._watermark: datetime | None = None
         self._watermark_lock = threading.Lock()
+        self._gc_holds = 0
+        self._gc_was_enabled = True
         self._entries: dict[str, _Entry] = {}
         self._leader = False
         self._lock_cm: contextlib.AbstractContextManager[bool] | None = None
@@ -294,13 +297,17 @@ class LocalScheduler(SchedulerBackend):
                     else:
                         await self._wait(self._leader_retry, now, until)
                         continue
-                await self._maybe_refresh()
-                now = self._now()
                 due = self._earliest()
                 if due is not None and due <= now:
                     self._fire_due(now)
                     await asyncio.sleep(0)  # let the batch start before the bookkeeping
                     await self._advance_pending()
+                    continue
+                # Housekeeping only when nothing is due, never between an instant and its runs.
+                await self._maybe_refresh()
+                now = self._now()
+                due = self._earliest()
+                if due is not None and due <= now:
                     continue
                 delay = self._max_sleep if due is None else (due - now).total_seconds()
                 await self._wait(min(delay, self._max_sleep), now, until)
@@ -437,6 +444,13 @@ class LocalScheduler(SchedulerBackend):
 
     # -- firing ------------------------------------------------------------------------------
     def _fire_due(self, now: datetime) -> None:
+        self._gc_hold()
+        try:
+            self._fire_due_held(now)
+        finally:
+            self._gc_release()
+
+    def _fire_due_held(self, now: datetime) -> None:
         due = [
             e
             for e in self._entries.values()
@@ -450,6 +464,7 @@ class LocalScheduler(SchedulerBackend):
             if fires:
                 batch.append((entry, fires))
         if batch:
+            self._gc_hold()
             self._track(asyncio.create_task(self._fire_batch(batch)))
 
     def _collect(self, entry: _Entry, now: datetime) -> list[_Fire]:
@@ -559,21 +574,38 @@ class LocalScheduler(SchedulerBackend):
     async def _fire_batch(self, batch: list[tuple[_Entry, list[_Fire]]]) -> None:
         """Dispatch one wake-up's instants: the watermark first, then every run at once."""
         newest = max(fire.instant for _, fires in batch for fire in fires)
-        # Saved before any run is dispatched: a crash after this line never fires them again.
-        # A crash during a long catch-up loses its remaining instants instead (at most once).
-        await asyncio.to_thread(self._save_watermark, newest)
         runs: list[asyncio.Task[None]] = []
-        for entry, fires in batch:
-            entry.fired += sum(fire.runs for fire in fires)
-            task = asyncio.create_task(self._dispatch_in_order(entry, fires))
-            self._track(task)
-            runs.append(task)
+        try:
+            # Saved before any run is dispatched: a crash after this line never fires them
+            # again. A crash during a long catch-up loses its remaining instants (at most once).
+            await asyncio.to_thread(self._save_watermark, newest)
+            for entry, fires in batch:
+                entry.fired += sum(fire.runs for fire in fires)
+                task = asyncio.create_task(self._dispatch_in_order(entry, fires))
+                self._track(task)
+                runs.append(task)
+        finally:
+            self._gc_release()
         # Each trigger's own last_fired_at follows once its runs are done, off the hot path
         # (the watermark above is what a restart trusts).
         await asyncio.gather(*runs, return_exceptions=True)
         await asyncio.to_thread(
             self._save_lasts, [(entry, fires[-1].instant) for entry, fires in batch]
         )
+
+    def _gc_hold(self) -> None:
+        # A full garbage collection in the middle of a wake-up (hundreds of ms with a few
+        # thousand triggers in memory) would delay every run of the batch: collection waits
+        # until the batch is handed out.
+        if self._gc_holds == 0:
+            self._gc_was_enabled = gc.isenabled()
+            gc.disable()
+        self._gc_holds += 1
+
+    def _gc_release(self) -> None:
+        self._gc_holds -= 1
+        if self._gc_holds == 0 and self._gc_was_enabled:
+            gc.enable()
 
     async def _dispatch_in_order(self, entry: _Entry, fires: list[_Fire]) -> None:
         for fire in fires:
