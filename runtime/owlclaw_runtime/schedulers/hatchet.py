@@ -197,7 +197,8 @@ class HatchetBackend(SchedulerBackend):
 
     ``worker=True`` (what ``owlmigrate run --backend hatchet`` uses) registers the tasks and
     runs a worker in this process; ``worker=False`` only connects, for ``trigger_now``, pause
-    and resume from a process that runs no jobs (the CLI, tests).
+    and resume from a process that runs no jobs (the CLI, tests). ``extra_workflows`` are other
+    hatchet-sdk workflows served by the same worker.
     """
 
     name = "hatchet"
@@ -213,6 +214,7 @@ class HatchetBackend(SchedulerBackend):
         schedule_timeout: timedelta = DEFAULT_SCHEDULE_TIMEOUT,
         start_timeout: float = 60.0,
         stop_timeout: float = 60.0,
+        extra_workflows: Iterable[Any] = (),
     ) -> None:
         self._app = app
         self._client = client
@@ -222,6 +224,7 @@ class HatchetBackend(SchedulerBackend):
         self._schedule_timeout = schedule_timeout
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
+        self._extra_workflows = list(extra_workflows)
         self._tasks: dict[str, Any] = {}
         self._names: dict[str, str] = {}
         self._worker: Any = None
@@ -409,7 +412,7 @@ class HatchetBackend(SchedulerBackend):
 
         from hatchet_sdk.utils.slots import normalize_slot_config, resolve_worker_slot_config
 
-        workflows = list(self._tasks.values())
+        workflows = [*self._tasks.values(), *self._extra_workflows]
         slots = self._slots or max(10, getattr(self._app, "max_concurrent", 10))
         hatchet = self.client
         self._worker = _ThreadWorker(
