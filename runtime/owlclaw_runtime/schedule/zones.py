@@ -56,11 +56,8 @@ class ZoneTransitions:
         self._lock = threading.Lock()
         self._years: dict[int, tuple[Transition, ...]] = {}
         self._fixed: bool | None = None
-        self._ats: list[int] = []
-        self._all: list[Transition] = []
-        self._all_ats: list[int] = []
-        self._span: tuple[int, int] = (0, 0)
-        self._offs: list[int] = []
+        self._marks: tuple[list[int], list[int]] = ([], [])
+        self._index: tuple[int, int, list[Transition], list[int]] = (0, 0, [], [])
 
     def offset_at(self, second: int) -> int:
         """UTC offset in seconds at UTC ``second``."""
@@ -99,16 +96,20 @@ class ZoneTransitions:
         """Transitions with ``start <= at < end`` (UTC seconds), ascending."""
         if self.is_fixed or start >= end:
             return []
-        lo_s, hi_s = self._span
-        if not (lo_s <= start and end <= hi_s):
+        # one tuple, swapped atomically, so concurrent readers never mix two versions
+        lo_s, hi_s, trs, ats = self._index
+        # changes are discovered for 1900-2200 only (zoneinfo's rules beyond are not probed)
+        start_c = max(start, _year_start(_MIN_YEAR))
+        end_c = min(end, _year_start(_MAX_YEAR + 1))
+        if start_c < end_c and not (lo_s <= start_c and end_c <= hi_s):
+            if hi_s <= lo_s:
+                lo_s, hi_s = start, end
             y0 = _year_of(max(min(start, lo_s), _year_start(_MIN_YEAR)))
             y1 = _year_of(min(max(end, hi_s) - 1, _year_start(_MAX_YEAR + 1) - 1))
             trs = [tr for year in range(y0, y1 + 1) for tr in self._year(year)]
-            with self._lock:
-                self._all, self._all_ats = trs, [tr.at for tr in trs]
-                self._span = (_year_start(y0), _year_start(y1 + 1))
-        ats = self._all_ats
-        return self._all[bisect_left(ats, start) : bisect_left(ats, end)]
+            ats = [tr.at for tr in trs]
+            self._index = (_year_start(y0), _year_start(y1 + 1), trs, ats)
+        return trs[bisect_left(ats, start) : bisect_left(ats, end)]
 
     @property
     def is_fixed(self) -> bool:
@@ -125,7 +126,7 @@ class ZoneTransitions:
         ``second``; bounds are conservative (the loaded years) where no change is known."""
         if self.is_fixed:
             return self.offset_at(second), -(2**62), 2**62
-        ats = self._ats
+        ats, offs = self._marks
         if not ats or not (ats[0] <= second < ats[-1]):
             year = datetime.fromtimestamp(
                 min(max(second, _year_start(_MIN_YEAR)), _year_start(_MAX_YEAR) - 1), tz=UTC
@@ -134,12 +135,12 @@ class ZoneTransitions:
             marks = [_year_start(first)]
             marks += [t.at for y in range(first, last + 1) for t in self._year(y)]
             marks.append(_year_start(last + 1))
-            self._offs = [self.offset_at(m) for m in marks]
-            self._ats = ats = marks
+            ats, offs = marks, [self.offset_at(m) for m in marks]
+            self._marks = (ats, offs)
         i = bisect_right(ats, second)
         if i == 0 or i >= len(ats):
             return self.offset_at(second), second, second + 1
-        return self._offs[i - 1], ats[i - 1], ats[i]
+        return offs[i - 1], ats[i - 1], ats[i]
 
     def segments(self, start: int, end: int) -> list[tuple[int, int, int]]:
         """Constant-offset pieces ``(seg_start, seg_end, offset)`` covering ``[start, end)``."""
