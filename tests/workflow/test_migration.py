@@ -14,6 +14,7 @@ from owlclaw_runtime.triggers.models import CronExecution, ExecutionStatus
 from owlmigrate import migration as m
 from owlmigrate.errors import FindingError, UsageError
 from owlmigrate.migration import switch_window
+from owlmigrate.migration._base import _write_crontab as write_crontab
 
 ORIGINAL = (
     b"SHELL=/bin/sh\n"
@@ -300,7 +301,7 @@ def test_a_live_user_spool_goes_through_the_crontab_command(
     assert not app_dir.is_live_spool(SYNC)  # tmp path is not under var/spool/cron at the root
     app_dir.manifest["jobs"][SYNC]["source"] = "var/spool/cron/crontabs/alice"
     assert app_dir.is_live_spool(SYNC)
-    m._write_crontab(app_dir, SYNC, spool, b"new\n")
+    write_crontab(app_dir, SYNC, spool, b"new\n")
     assert spool.read_bytes() == b"new\n"
     assert log.read_text().split()[:2] == ["-u", "alice"]
 

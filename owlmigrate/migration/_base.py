@@ -1,0 +1,270 @@
+"""Shared pieces of the migration verbs: the app directory, the ledger session, journal rows,
+crontab writes and the switch window."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from owlclaw_runtime.ledger import (
+    JournalEntry,
+    LedgerStore,
+    ManagementEvent,
+    TriggerState,
+    open_store,
+)
+
+from owlmigrate.atomic import atomic_write, sha256_bytes
+from owlmigrate.codegen.render import MANIFEST_NAME
+from owlmigrate.codegen.writer import read_manifest
+from owlmigrate.errors import FindingError, UsageError
+from owlmigrate.rewrite.crontab_edit import (
+    strip_markers,
+)
+
+WINDOW_ENV = "OWLMIGRATE_SWITCH_WINDOW"
+CRONTAB_CMD_ENV = "OWLMIGRATE_CRONTAB_CMD"
+_SPOOL = re.compile(r"^/?var/spool/cron/(?:crontabs/)?[^/]+$")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def current_user() -> str:
+    """Who ran the command (journal ``user``)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER") or str(os.getuid())
+
+
+# ---------------------------------------------------------------------------------------------
+# The app directory
+
+
+@dataclass
+class AppDir:
+    """A generated app directory: its manifest, module and backups."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: str | Path) -> AppDir:
+        directory = Path(path)
+        manifest = read_manifest(directory)
+        if manifest is None:
+            raise UsageError(
+                f"{MANIFEST_NAME} is missing or unreadable (not a generated app directory; "
+                "run `owlmigrate generate PLAN -o DIR` first)",
+                path=directory,
+            )
+        return cls(directory.resolve(), manifest)
+
+    @property
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        return dict(self.manifest.get("jobs", {}))
+
+    @property
+    def module_path(self) -> Path:
+        return self.path / str(self.manifest.get("module", "owlclaw_app.py"))
+
+    @property
+    def backups(self) -> Path:
+        return self.path / ".owlmigrate" / "backups"
+
+    def job(self, name: str) -> dict[str, Any]:
+        try:
+            return self.jobs[name]
+        except KeyError:
+            raise UsageError(f"no trigger {name!r} in this app ({', '.join(self.jobs)})") from None
+
+    def crontab_path(self, name: str) -> Path:
+        source = self.job(name).get("source")
+        if not source:
+            raise FindingError(f"{name}: the manifest names no source file")
+        root = self.manifest.get("root")
+        return Path(root) / source if root else Path(source)
+
+    def is_live_spool(self, name: str) -> bool:
+        """A user crontab on the live host: cron must hear of the change via ``crontab``."""
+        root = self.manifest.get("root")
+        source = str(self.job(name).get("source") or "")
+        return root in (None, "/") and bool(_SPOOL.match(source))
+
+    def read_module(self) -> str:
+        return self.module_path.read_text(encoding="utf-8")
+
+    def write_module(self, source: str) -> None:
+        """Write the module and record its new hash, so generate does not call it hand-edited."""
+        data = source.encode("utf-8")
+        if self.module_path.read_bytes() != data:
+            atomic_write(self.module_path, data, point="module")
+        files = dict(self.manifest.get("files", {}))
+        name = str(self.manifest.get("module", "owlclaw_app.py"))
+        if files.get(name) != sha256_bytes(data):
+            files[name] = sha256_bytes(data)
+            self.manifest["files"] = files
+            atomic_write(
+                self.path / MANIFEST_NAME,
+                (json.dumps(self.manifest, indent=2) + "\n").encode("utf-8"),
+                point="manifest",
+            )
+
+
+def open_ledger(app_dir: Path, url: str | None = None) -> LedgerStore:
+    """The app's ledger: ``url``, ``OWLCLAW_LEDGER_URL`` or ``owlclaw-ledger.db`` in the app dir."""
+    return open_store(url, app_dir=app_dir)
+
+
+@contextlib.contextmanager
+def _session(
+    app_dir: str | Path, url: str | None
+) -> Iterator[tuple[AppDir, LedgerStore, list[str]]]:
+    from owlmigrate.migration.recovery import recover
+
+    app = AppDir.load(app_dir)
+    store = open_ledger(app.path, url)
+    try:
+        notes = recover(app, store)
+        yield app, store, notes
+    finally:
+        store.close()
+
+
+def _select(app: AppDir, jobs: Iterable[str], all_jobs: bool) -> list[str]:
+    names = list(jobs)
+    if all_jobs and names:
+        raise UsageError("give job names or --all, not both")
+    if all_jobs:
+        return list(app.jobs)
+    if not names:
+        raise UsageError("name at least one job, or give --all")
+    for name in names:
+        app.job(name)
+    return list(dict.fromkeys(names))
+
+
+def _entry(
+    job: str,
+    action: str,
+    from_state: dict[str, Any],
+    to_state: dict[str, Any],
+    *,
+    reason: str | None = None,
+    forced: bool = False,
+    status: str = "pending",
+) -> JournalEntry:
+    return JournalEntry(
+        job=job,
+        action=action,
+        at=_now(),
+        user=current_user(),
+        from_state=from_state,
+        to_state=to_state,
+        reason=reason,
+        forced=forced,
+        status=status,
+    )
+
+
+def _save_state(store: LedgerStore, name: str, tenant: str, **changes: Any) -> TriggerState:
+    state = replace(store.get_trigger_state(name, tenant_id=tenant), **changes, updated_at=_now())
+    store.save_trigger_state(state)
+    return state
+
+
+def _event(
+    store: LedgerStore, name: str, action: str, tenant: str, details: dict[str, Any]
+) -> None:
+    store.record_event(
+        ManagementEvent(
+            event_name=name,
+            action=action,
+            at=_now(),
+            tenant_id=tenant,
+            actor=current_user(),
+            details=details,
+        )
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Crontab files
+
+
+def _write_crontab(app: AppDir, name: str, path: Path, data: bytes) -> None:
+    """Atomic replace; a live user spool goes through ``crontab -u USER FILE`` so the daemon
+    notices (Debian's cron only rereads a spool when crontab(1) touches the spool directory)."""
+    if not app.is_live_spool(name):
+        atomic_write(path, data, point="crontab")
+        return
+    user = app.job(name).get("user") or path.name
+    fd, tmp = tempfile.mkstemp(prefix="owlmigrate-crontab-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        command = [os.environ.get(CRONTAB_CMD_ENV, "crontab"), "-u", str(user), tmp]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise FindingError(
+                f"crontab refused the new file: {done.stderr.strip() or done.returncode}", path=path
+            )
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _original_bytes(app: AppDir, path: Path, names_in_file: list[str]) -> tuple[bytes, bytes]:
+    """(current bytes, bytes with every owlmigrate marker of this app removed)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise FindingError("the crontab file is gone", path=path) from None
+    return data, strip_markers(data, names_in_file)
+
+
+def _names_by_file(app: AppDir) -> dict[Path, list[str]]:
+    grouped: dict[Path, list[str]] = {}
+    for name in app.jobs:
+        if app.jobs[name].get("source"):
+            grouped.setdefault(app.crontab_path(name), []).append(name)
+    return grouped
+
+
+def switch_window(
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    earliest: float = 5.0,
+    latest: float = 45.0,
+) -> float:
+    """Wait until the second within the minute lies in ``[earliest, latest]`` and return the
+    seconds waited. Vixie cron and cronie wake at second 0, reload changed crontabs, then run
+    the minute's jobs; the runtime fires at second 0 and rereads trigger state every couple of
+    seconds. Switching well inside a minute therefore gives every instant exactly one owner:
+    this minute's to legacy (already run) and the next minute's to the trigger."""
+    if os.environ.get(WINDOW_ENV, "").lower() in ("0", "off", "no", "false"):
+        return 0.0
+    second = clock() % 60
+    if earliest <= second <= latest:
+        return 0.0
+    wait = (earliest - second) % 60
+    sleep(wait)
+    return wait
+
+
+def _last_done(store: LedgerStore, name: str, action: str) -> JournalEntry | None:
+    rows = [e for e in store.journal(name) if e.action == action and e.status == "done"]
+    return rows[-1] if rows else None
