@@ -218,6 +218,9 @@ class SqlLedgerStore(LedgerStore):
         self.db_path: Path | None = None
         self._engine = self._create_engine()
         self._write_engine = self._engine.execution_options(owlclaw_write=True)
+        # Reads are single statements: no transaction round trips (SQLite: no BEGIN;
+        # PostgreSQL: autocommit on a pool without pre-ping, see _all).
+        self._read_engine = self._create_read_engine()
         self._pg_schema = ""
         try:
             if migrate:
@@ -228,10 +231,10 @@ class SqlLedgerStore(LedgerStore):
                 with self._engine.connect() as conn:
                     self._pg_schema = str(conn.execute(sa.text("select current_schema()")).scalar())
         except ConfigurationError:
-            self._engine.dispose()
+            self.close()
             raise
         except DBAPIError as exc:
-            self._engine.dispose()
+            self.close()
             raise ConfigurationError(
                 f"cannot open the ledger at {self.display_url}: {exc.orig}",
                 field="OWLCLAW_LEDGER_URL",
@@ -253,6 +256,13 @@ class SqlLedgerStore(LedgerStore):
                 "pip install 'owlmigrate[postgres]' (psycopg 3)",
                 field="OWLCLAW_LEDGER_URL",
             ) from exc
+
+    def _create_read_engine(self) -> Engine:
+        if self.dialect == "sqlite":
+            return self._engine.execution_options(owlclaw_read=True)
+        return sa.create_engine(
+            self.url, isolation_level="AUTOCOMMIT", json_serializer=_json_dumps, future=True
+        )
 
     def _create_sqlite_engine(self) -> Engine:
         query = dict(self.url.query)
@@ -298,8 +308,10 @@ class SqlLedgerStore(LedgerStore):
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            write = conn.get_execution_options().get("owlclaw_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            options = conn.get_execution_options()
+            if options.get("owlclaw_read", False):
+                return  # one SELECT is atomic by itself: no BEGIN / ROLLBACK round
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("owlclaw_write") else "BEGIN")
 
         return engine
 
@@ -317,12 +329,31 @@ class SqlLedgerStore(LedgerStore):
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
+        """A transactional connection for streamed reads (a server-side cursor needs one)."""
         with self._serial or nullcontext():
             try:
                 with self._engine.connect() as conn:
                     yield conn
             except DBAPIError as exc:
                 raise LedgerError(f"ledger {self.display_url}: {exc.orig}") from exc
+
+    def _all(self, query: sa.sql.Executable) -> list[sa.Row[Any]]:
+        """Run one read-only statement and buffer its rows. Reads skip the pool's pre-ping (a
+        round trip each), so a connection that went stale (the server restarted) is retried
+        once on a fresh one: a read is safe to repeat."""
+        with self._serial or nullcontext():
+            for attempt in (1, 2):
+                try:
+                    with self._read_engine.connect() as conn:
+                        return list(conn.execute(query).all())
+                except DBAPIError as exc:
+                    if attempt == 1 and exc.connection_invalidated:
+                        continue
+                    raise LedgerError(f"ledger {self.display_url}: {exc.orig}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _maps(self, query: sa.sql.Executable) -> list[Mapping[Any, Any]]:
+        return [row._mapping for row in self._all(query)]
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
@@ -363,9 +394,8 @@ class SqlLedgerStore(LedgerStore):
         self, execution_id: str, *, tenant_id: str = "default"
     ) -> CronExecution | None:
         query = sa.select(ex).where(ex.c.tenant_id == tenant_id, ex.c.execution_id == execution_id)
-        with self._reading() as conn:
-            row = conn.execute(query).mappings().first()
-        return None if row is None else _execution_from_row(row)
+        rows = self._maps(query)
+        return _execution_from_row(rows[0]) if rows else None
 
     def history(
         self,
@@ -382,9 +412,7 @@ class SqlLedgerStore(LedgerStore):
         if statuses is not None:
             query = query.where(ex.c.status.in_([_status(v) for v in statuses]))
         query = query.order_by(ex.c.triggered_at.desc().nulls_last(), ex.c.id.desc()).limit(limit)
-        with self._reading() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [_execution_from_row(r) for r in rows]
+        return [_execution_from_row(r) for r in self._maps(query)]
 
     def stats(
         self,
@@ -411,8 +439,7 @@ class SqlLedgerStore(LedgerStore):
                 )
             )
         query = query.group_by(ex.c.decision_mode, ex.c.status)
-        with self._reading() as conn:
-            rows = conn.execute(query).all()
+        rows = self._all(query)
         sides: dict[str, list[float]] = {k: [0, 0, 0, 0.0, 0, 0.0] for k in ("all", "agent", "fb")}
         skipped = 0
         for mode, status, count, dur_sum, dur_count, cost in rows:
@@ -461,8 +488,7 @@ class SqlLedgerStore(LedgerStore):
             ex.c.triggered_at < end,
             ex.c.status != ExecutionStatus.SKIPPED.value,
         )
-        with self._reading() as conn:
-            count, cost = conn.execute(query).one()
+        count, cost = self._all(query)[0]
         return int(count), float(cost)
 
     def last_success_at(self, event_name: str, *, tenant_id: str = "default") -> datetime | None:
@@ -477,8 +503,8 @@ class SqlLedgerStore(LedgerStore):
             .order_by(ex.c.completed_at.desc())
             .limit(1)
         )
-        with self._reading() as conn:
-            value: datetime | None = conn.execute(query).scalar()
+        rows = self._all(query)
+        value: datetime | None = rows[0][0] if rows else None
         return value
 
     def recent_outcomes(self, event_name: str, n: int, *, tenant_id: str = "default") -> list[bool]:
@@ -497,8 +523,7 @@ class SqlLedgerStore(LedgerStore):
             .order_by(ex.c.triggered_at.desc(), ex.c.id.desc())
             .limit(n)
         )
-        with self._reading() as conn:
-            return [bool(v) for v in conn.execute(query).scalars()]
+        return [bool(r[0]) for r in self._all(query)]
 
     def iter_all_executions(self, *, tenant_id: str = "default") -> Iterator[CronExecution]:
         query = (
@@ -535,8 +560,7 @@ class SqlLedgerStore(LedgerStore):
         if event_name is not None:
             query = query.where(t.c.event_name == event_name)
         query = query.order_by(t.c.at.desc(), t.c.id.desc()).limit(max(1, min(1000, int(limit))))
-        with self._reading() as conn:
-            rows = conn.execute(query).mappings().all()
+        rows = self._maps(query)
         return [
             ManagementEvent(
                 event_name=r["event_name"],
@@ -557,10 +581,10 @@ class SqlLedgerStore(LedgerStore):
         query = sa.select(t.c.state, t.c.opened_at).where(
             t.c.tenant_id == tenant_id, t.c.event_name == event_name
         )
-        with self._reading() as conn:
-            row = conn.execute(query).first()
-        if row is None:
+        found = self._all(query)
+        if not found:
             return BreakerState(event_name=event_name, tenant_id=tenant_id)
+        row = found[0]
         return BreakerState(
             event_name=event_name, state=row.state, opened_at=row.opened_at, tenant_id=tenant_id
         )
@@ -581,11 +605,10 @@ class SqlLedgerStore(LedgerStore):
     def get_trigger_state(self, event_name: str, *, tenant_id: str = "default") -> TriggerState:
         t = s.trigger_states
         query = sa.select(t).where(t.c.tenant_id == tenant_id, t.c.event_name == event_name)
-        with self._reading() as conn:
-            row = conn.execute(query).mappings().first()
-        if row is None:
+        rows = self._maps(query)
+        if not rows:
             return TriggerState(event_name=event_name, tenant_id=tenant_id)
-        return _trigger_state(row)
+        return _trigger_state(rows[0])
 
     def save_trigger_state(self, state: TriggerState) -> None:
         values = {
@@ -603,8 +626,7 @@ class SqlLedgerStore(LedgerStore):
     def all_trigger_states(self, *, tenant_id: str = "default") -> list[TriggerState]:
         t = s.trigger_states
         query = sa.select(t).where(t.c.tenant_id == tenant_id).order_by(t.c.event_name)
-        with self._reading() as conn:
-            return [_trigger_state(r) for r in conn.execute(query).mappings()]
+        return [_trigger_state(r) for r in self._maps(query)]
 
     # -- migration journal --
 
@@ -661,8 +683,7 @@ class SqlLedgerStore(LedgerStore):
             query = query.order_by(t.c.id.desc()).limit(max(0, int(limit)))
         else:
             query = query.order_by(t.c.id.asc())
-        with self._reading() as conn:
-            rows = conn.execute(query).mappings().all()
+        rows = self._maps(query)
         if limit is not None:
             rows = list(reversed(rows))
         return [
@@ -745,8 +766,15 @@ class SqlLedgerStore(LedgerStore):
         finally:
             conn.close()
 
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (maintenance, benchmarks); writes should go through the API."""
+        return self._engine
+
     def close(self) -> None:
         self._engine.dispose()
+        if self.dialect == "postgresql":  # its own pool; SQLite's shares the write pool
+            self._read_engine.dispose()
 
     def __enter__(self) -> SqlLedgerStore:
         return self

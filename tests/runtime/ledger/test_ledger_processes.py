@@ -209,3 +209,22 @@ def test_a_plain_postgresql_url_means_psycopg(pg_schema: str) -> None:
         assert store.get_execution("p1") is not None
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+def test_a_read_on_a_connection_the_server_dropped_is_retried(pg_schema: str) -> None:
+    import sqlalchemy as sa
+
+    store = open_store(pg_schema)
+    admin = sa.create_engine(pg_schema)
+    try:
+        store.save_breaker(BreakerState("job", "open", T0))
+        assert store.get_breaker("job").state == "open"  # the read pool now holds a connection
+        (pid,) = store._all(sa.select(sa.func.pg_backend_pid()))[0]  # type: ignore[attr-defined]
+        with admin.begin() as conn:
+            assert conn.execute(sa.select(sa.func.pg_terminate_backend(pid))).scalar() is True
+        time.sleep(0.2)
+        assert store.get_breaker("job").state == "open"  # stale connection replaced, not an error
+    finally:
+        admin.dispose()
+        store.close()
