@@ -337,7 +337,7 @@ class SqlLedgerStore(LedgerStore):
             except DBAPIError as exc:
                 raise LedgerError(f"ledger {self.display_url}: {exc.orig}") from exc
 
-    def _all(self, query: sa.sql.Executable) -> list[sa.Row[Any]]:
+    def _all(self, query: sa.sql.Executable) -> list[Any]:
         """Run one read-only statement and buffer its rows. Reads skip the pool's pre-ping (a
         round trip each), so a connection that went stale (the server restarted) is retried
         once on a fresh one: a read is safe to repeat."""
