@@ -379,3 +379,85 @@ async def test_a_restart_trusts_the_watermark_when_a_trigger_row_lags(
         store.close()
     await run_segment(ledger_url, calls, "2026-05-01T10:03:20", "2026-05-01T10:05:10")
     assert calls.instants() == minutes("2026-05-01T10:01", "2026-05-01T10:05")
+
+
+async def test_triggers_and_pauses_from_elsewhere_reach_a_running_scheduler(
+    ledger_url: str, calls: Calls
+) -> None:
+    import dataclasses
+
+    clock = FakeClock(utc("2026-05-01T10:00:30"))
+    app = build_app(ledger_url, clock, calls, EVERY_MINUTE)
+    sched = scheduler(app, clock, state_poll_seconds=0, max_sleep_seconds=30)
+
+    async def elsewhere() -> None:
+        release = clock.hold()
+        try:
+            await clock.sleep(60)  # 10:01:30: a trigger registered later in this process
+            app.cron("*/2 * * * *", event_name="late")(lambda context: calls.add("late", context))
+            await clock.sleep(120)  # 10:03:30: another process pauses "tick" in the ledger
+            store = open_store(ledger_url)
+            try:
+                state = store.get_trigger_state("tick")
+                store.save_trigger_state(dataclasses.replace(state, paused=True))
+            finally:
+                store.close()
+        finally:
+            release()
+
+    try:
+        await asyncio.gather(sched.run_until(utc("2026-05-01T10:06:10")), elsewhere())
+    finally:
+        app.close()
+    assert calls.instants("late") == [
+        "2026-05-01T10:02:00Z",
+        "2026-05-01T10:04:00Z",
+        "2026-05-01T10:06:00Z",
+    ]
+    # paused at 10:03:30; picked up at the next wake-up (within max_sleep_seconds)
+    assert calls.instants("tick") == minutes("2026-05-01T10:01", "2026-05-01T10:03")
+
+
+async def test_a_long_downtime_while_paused_is_neither_run_nor_reported(
+    ledger_url: str, calls: Calls
+) -> None:
+    triggers = [("tick", "* * * * *", {"catch_up": True})]
+    clock = FakeClock(utc("2026-05-01T10:00:30"))
+    app = build_app(ledger_url, clock, calls, triggers)
+    try:
+        first = scheduler(app, clock)
+        await first.run_until(utc("2026-05-01T10:01:10"))
+        await first.pause("tick")
+    finally:
+        app.close()
+    await run_segment(ledger_url, calls, "2026-05-01T12:00:30", "2026-05-01T12:01:10", triggers)
+    assert calls.instants() == ["2026-05-01T10:01:00Z"]
+    assert missed_events(ledger_url, "tick") == []
+
+
+async def test_an_unusable_trigger_is_reported_and_the_others_still_fire(
+    ledger_url: str, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock(utc("2026-05-01T10:00:30"))
+    app = build_app(ledger_url, clock, calls, [*EVERY_MINUTE, ("broken", "0 3 * * *", {})])
+    real = app.cron_registry.schedule
+
+    def schedule(name: str):
+        if name == "broken":
+            raise ValueError("model refused it")
+        return real(name)
+
+    monkeypatch.setattr(app.cron_registry, "schedule", schedule)
+    monkeypatch.setattr(
+        "owlclaw_runtime.schedulers.local._build_schedule",
+        lambda config: (_ for _ in ()).throw(ValueError("model refused it")),
+    )
+    sched = scheduler(app, clock)
+    try:
+        await sched.run_until(utc("2026-05-01T10:02:10"))
+        report = await sched.health()
+    finally:
+        app.close()
+    assert calls.instants() == minutes("2026-05-01T10:01", "2026-05-01T10:02")
+    assert report["triggers"]["broken"]["error"] == "model refused it"
+    assert report["triggers"]["broken"]["next_fire"] is None

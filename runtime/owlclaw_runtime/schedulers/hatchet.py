@@ -37,6 +37,7 @@ import re
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -454,7 +455,10 @@ class HatchetBackend(SchedulerBackend):
         self._started = False
         if worker is None or thread is None:
             return
-        loop = worker.loop
+        with warnings.catch_warnings():
+            # hatchet-sdk marks Worker.loop internal; it is the only handle on the worker's loop
+            warnings.simplefilter("ignore", DeprecationWarning)
+            loop = worker.loop
         if loop is not None and loop.is_running() and thread.is_alive():
             # exit_gracefully stops the worker's loop itself, so its future may never resolve:
             # wait for the thread instead.
