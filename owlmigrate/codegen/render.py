@@ -176,6 +176,8 @@ def why_not(job: JobView, sources: Mapping[str, Mapping[str, Any]]) -> str | Non
         return "anacron jobs run from timestamps and uptime, not the clock (cron-semantics 6.4.6)"
     if not job.get("enabled", True):
         return "commented out in its source: nothing runs today, so nothing is migrated"
+    if not str(job.get("command", "")).strip():
+        return "the line has no command to run"
     source = sources.get(str(job.get("source", "")))
     if source is not None and source.get("runs") is False:
         return f"the daemon ignores its source ({source.get('reason') or 'not loaded'})"

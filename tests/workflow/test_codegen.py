@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from owlclaw_runtime import LegacyCommand
+from owlclaw_runtime.loader import load_app
 
 from owlmigrate.codegen import (
     MODULE_NAME,
@@ -352,7 +355,7 @@ def _ruff(path: Path) -> subprocess.CompletedProcess[str]:
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(command=HOSTILE, stdin=st.none() | HOSTILE, description=HOSTILE, value=HOSTILE, user=HOSTILE)
+@given(command=HOSTILE.filter(str.strip), stdin=st.none() | HOSTILE, description=HOSTILE, value=HOSTILE, user=HOSTILE)
 def test_hostile_job_text_stays_data(
     command: str, stdin: str | None, description: str, value: str, user: str
 ) -> None:
@@ -380,6 +383,24 @@ def test_hostile_job_text_stays_data(
     assert got["env"] == {"V": value, value or "K": "x"}
     assert all(len(line) <= 100 for line in module.splitlines())
     yaml.safe_load(rendering.files["skills/etc_crontab_3/SKILL.md"].decode().split("---\n")[1])
+    # and the module imports: the trigger and its fallback carry the same values
+    with tempfile.TemporaryDirectory() as directory:
+        for name, data in rendering.files.items():
+            (Path(directory) / name).parent.mkdir(parents=True, exist_ok=True)
+            (Path(directory) / name).write_bytes(data)
+        app = load_app(directory)
+        try:
+            [config] = app.cron_registry.list_triggers()
+            assert config.description == kwargs["description"]
+            assert config.shadow is True and config.migration_weight == 0.0
+            legacy = next(
+                v
+                for v in vars(sys.modules[config.fallback_handler.__module__]).values()
+                if isinstance(v, LegacyCommand)
+            )
+            assert (legacy.command, legacy.stdin, legacy.user) == (command, stdin, user)
+        finally:
+            app.close()
 
 
 def test_generated_module_is_ruff_clean_for_hostile_text(tmp_path: Path) -> None:
