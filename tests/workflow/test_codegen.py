@@ -355,7 +355,13 @@ def _ruff(path: Path) -> subprocess.CompletedProcess[str]:
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(command=HOSTILE.filter(str.strip), stdin=st.none() | HOSTILE, description=HOSTILE, value=HOSTILE, user=HOSTILE)
+@given(
+    command=HOSTILE.filter(str.strip),
+    stdin=st.none() | HOSTILE,
+    description=HOSTILE,
+    value=HOSTILE,
+    user=HOSTILE,
+)
 def test_hostile_job_text_stays_data(
     command: str, stdin: str | None, description: str, value: str, user: str
 ) -> None:
