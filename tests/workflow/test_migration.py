@@ -313,3 +313,56 @@ def test_switch_window_waits_for_the_middle_of_a_minute(monkeypatch: pytest.Monk
     assert switch_window(clock=lambda: 60_000 + 58.0, sleep=slept.append) == 7.0
     assert switch_window(clock=lambda: 60_000 + 1.5, sleep=slept.append) == 3.5
     assert slept == [7.0, 3.5]
+
+
+def _runs_of(ledger_url: str, job: str, weight: float, mode: str, n: int) -> None:
+    store = open_store(ledger_url)
+    try:
+        for index in range(n):
+            at = datetime(2026, 2, 1, 0, index, tzinfo=UTC)
+            status = ExecutionStatus.SUCCESS if mode == "agent" else ExecutionStatus.FALLBACK
+            store.record_execution(
+                CronExecution(
+                    event_name=job,
+                    status=status,
+                    scheduled_at=at,
+                    triggered_at=at,
+                    started_at=at,
+                    completed_at=at,
+                    duration_seconds=1.0,
+                    decision_mode=mode,
+                    migration_weight=weight,
+                )
+            )
+    finally:
+        store.close()
+
+
+def test_step_is_allowed_on_evidence_with_an_agent_configured(
+    app: Path, tmp_path: Path, ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent_dir = tmp_path / "agents"
+    agent_dir.mkdir()
+    (agent_dir / "wf_test_agent.py").write_text(
+        "class Agent:\n"
+        "    async def trigger_event(self, event_name, *, focus=None, payload=None,"
+        " tenant_id='default'):\n"
+        "        return {'run_id': 'r', 'status': 'completed'}\n"
+    )
+    monkeypatch.syspath_prepend(str(agent_dir))
+    source = module(app).replace(
+        '= OwlClawApp("host")', '= OwlClawApp("host", agent="wf_test_agent:Agent")'
+    )
+    assert 'agent="wf_test_agent:Agent"' in source
+    (app / "owlclaw_app.py").write_text(source)
+    m.cutover(app, [BACKUP], ledger_url=ledger_url)
+    _runs_of(ledger_url, BACKUP, 0.0, "fallback", 5)
+    first = m.step(app, [BACKUP], to=0.1, ledger_url=ledger_url)
+    assert first.jobs[BACKUP]["status"] == "stepped"
+    assert first.jobs[BACKUP]["overridden"] == []
+    assert first.jobs[BACKUP]["evidence"] == {"executions": 5, "failures": 0, "breaker": "closed"}
+    with pytest.raises(FindingError, match="only 0 execution"):
+        m.step(app, [BACKUP], to=0.5, ledger_url=ledger_url)
+    _runs_of(ledger_url, BACKUP, 0.1, "agent", 5)
+    assert m.step(app, [BACKUP], to=0.5, ledger_url=ledger_url).jobs[BACKUP]["to"] == 0.5
+    assert not [r for r in m.history(app, ledger_url=ledger_url) if r["forced"]]
