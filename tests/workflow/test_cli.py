@@ -165,3 +165,22 @@ def test_commands_outside_an_app_directory_exit_2(tmp_path: Path, env: dict[str,
 def test_empty_history(app: str, env: dict[str, str], tmp_path: Path) -> None:
     other = dict(env, OWLCLAW_LEDGER_URL=f"sqlite:///{tmp_path / 'other.db'}")
     assert invoke(["history", "--app", app], other).output == "the journal is empty\n"
+
+
+def test_status_shows_the_migration_stage(app: str, env: dict[str, str]) -> None:
+    before = json.loads(invoke(["status", "--app", app, "--json"], env).output)
+    assert before["triggers"][0]["migration"]["stage"] == "generated"
+    invoke(["cutover", "--all", "--app", app], env)
+    invoke(["step", JOB, "--to", "0.25", "--force", "--app", app], env)
+    [trigger] = json.loads(invoke(["status", "--app", app, "--json"], env).output)["triggers"]
+    assert trigger["migration"] == {
+        "stage": "cut over",
+        "migration_weight": 0.25,
+        "weights": [0.0, 0.25],
+        "shadow": False,
+        "paused": False,
+        "pending": [],
+    }
+    assert trigger["migration_weight"] == 0.25
+    text = invoke(["status", "--app", app], env).output
+    assert text.splitlines()[0].endswith(", breaker closed, stage cut over")
