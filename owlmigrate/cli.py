@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "step": "step",
     "rollback": "rollback",
     "history": "history",
+    "stamp": "stamp",
     "status": "status",
     "run": "run",
     "trigger": "trigger",
