@@ -240,3 +240,21 @@ def test_prometheus_scrapes_the_worker_and_alerts_use_real_metrics() -> None:
 def test_deploy_files_are_documented(name: str) -> None:
     text = (REPO / "docs" / "troubleshooting.md").read_text() + (REPO / "README.md").read_text()
     assert f"deploy/{name}" in text
+
+
+def test_volumes_exist_and_belong_to_the_runtime_user() -> None:
+    steps = dockerfile()
+    users = [args for word, args in steps if word == "USER"]
+    assert users and users[-1] != "root"
+    user = users[-1]
+    ledger_url = next(
+        token.partition("=")[2]
+        for args in instructions("ENV")
+        for token in shlex.split(args)
+        if token.startswith("OWLCLAW_LEDGER_URL=")
+    )
+    for args in instructions("VOLUME"):
+        for volume in json.loads(args):
+            made = [a for a in instructions("RUN") if f"mkdir -p {volume}" in a]
+            assert made and f"chown {user}:{user} {volume}" in made[0], volume
+            assert ledger_url.removeprefix("sqlite:///").startswith(volume)
