@@ -33,6 +33,7 @@ from owlmigrate.migration.cutover import CutoverResult, cutover
 from owlmigrate.migration.generate import GenerateResult, generate
 from owlmigrate.migration.recovery import recover
 from owlmigrate.migration.rollback import rollback
+from owlmigrate.migration.stamp import stamp
 from owlmigrate.migration.views import history, stages, stages_from
 from owlmigrate.migration.weights import WeightResult, evidence_for, soft_rollback, step
 
@@ -54,6 +55,7 @@ __all__ = [
     "soft_rollback",
     "stages",
     "stages_from",
+    "stamp",
     "step",
     "switch_window",
 ]

@@ -36,7 +36,7 @@ def invoke(args: list[str], env: dict[str, str]):  # type: ignore[no-untyped-def
     return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
 
 
-@pytest.mark.parametrize("name", ["generate", "cutover", "step", "rollback", "history"])
+@pytest.mark.parametrize("name", ["generate", "cutover", "step", "rollback", "history", "stamp"])
 def test_every_command_has_help_with_an_example(name: str) -> None:
     result = CliRunner().invoke(cli, [name, "--help"])
     assert result.exit_code == 0
@@ -184,3 +184,29 @@ def test_status_shows_the_migration_stage(app: str, env: dict[str, str]) -> None
     assert trigger["migration_weight"] == 0.25
     text = invoke(["status", "--app", app], env).output
     assert text.splitlines()[0].endswith(", breaker closed, stage cut over")
+
+
+def test_stamp_records_a_state_without_touching_files(
+    app: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    module_before = (Path(app) / "owlclaw_app.py").read_bytes()
+    result = invoke(
+        ["stamp", JOB, "--cut-over", "--weight", "0.1", "--reason", "by hand", "--app", app], env
+    )
+    assert (result.exit_code, result.output) == (
+        0,
+        f"{JOB}: generated at 0 -> cut over at 0.1 (stamped)\n",
+    )
+    assert (Path(app) / "owlmigrate.json").is_file()
+    assert (Path(app) / "owlclaw_app.py").read_bytes() == module_before
+    assert (tmp_path / "host/etc/crontab").read_bytes() == CRONTAB
+    last = invoke(["history", "--app", app], env).output.splitlines()[-1]
+    assert last.endswith(f"stamp    {JOB}: cut_over=True, migration_weight=0.1 (by hand)")
+    back = invoke(["rollback", JOB, "--app", app], env)
+    assert back.output == f"{JOB}: migration_weight 0.1 -> 0\n"
+    usage = invoke(["stamp", JOB, "--app", app], env)
+    assert (usage.exit_code, usage.stderr) == (
+        2,
+        "owlmigrate: stamp needs --cut-over/--not-cut-over or --weight W\n",
+    )
+    assert invoke(["stamp", JOB, "--weight", "2", "--app", app], env).exit_code == 2
