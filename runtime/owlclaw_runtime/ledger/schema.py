@@ -118,13 +118,9 @@ executions = sa.Table(
     sa.Index(
         "ix_owlclaw_exec_usage", "tenant_id", "event_name", "triggered_at", "status", "cost_usd"
     ),
+    # ends with id, so ORDER BY triggered_at DESC, id DESC is the index order on both databases
     sa.Index(
-        "ix_owlclaw_exec_outcomes",
-        "tenant_id",
-        "event_name",
-        "counted",
-        "triggered_at",
-        "succeeded",
+        "ix_owlclaw_exec_outcomes", "tenant_id", "event_name", "counted", "triggered_at", "id"
     ),
     sa.Index("ix_owlclaw_exec_success", "tenant_id", "event_name", "succeeded", "completed_at"),
 )

@@ -199,6 +199,52 @@ def _ensure_wal(cur: Any) -> None:
         time.sleep(0.005)
 
 
+# The per-run governance queries, built once: building a statement costs more than running it
+# on an index. Each is a range scan of one covering index (schema.py).
+_TENANT: sa.BindParameter[str] = sa.bindparam("tenant", type_=sa.String)
+_EVENT: sa.BindParameter[str] = sa.bindparam("event", type_=sa.String)
+_DAILY_USAGE = sa.select(
+    sa.func.count(), sa.func.coalesce(sa.func.sum(ex.c.cost_usd), 0.0)
+).where(  # ix_owlclaw_exec_usage
+    ex.c.tenant_id == _TENANT,
+    ex.c.event_name == _EVENT,
+    ex.c.triggered_at >= sa.bindparam("start"),
+    ex.c.triggered_at < sa.bindparam("end"),
+    ex.c.status != ExecutionStatus.SKIPPED.value,
+)
+_LAST_SUCCESS = (  # ix_owlclaw_exec_success, backwards, first row
+    sa.select(ex.c.completed_at)
+    .where(
+        ex.c.tenant_id == _TENANT,
+        ex.c.event_name == _EVENT,
+        ex.c.succeeded.is_(True),
+        ex.c.completed_at.is_not(None),
+    )
+    .order_by(ex.c.completed_at.desc())
+    .limit(1)
+)
+_RECENT_OUTCOMES = (  # ix_owlclaw_exec_outcomes (…, triggered_at, id) backwards, first n rows
+    sa.select(ex.c.succeeded)
+    .where(
+        ex.c.tenant_id == _TENANT,
+        ex.c.event_name == _EVENT,
+        ex.c.counted.is_(True),
+        ex.c.triggered_at.is_not(None),
+    )
+    .order_by(ex.c.triggered_at.desc(), ex.c.id.desc())
+    .limit(sa.bindparam("n", type_=sa.Integer))
+)
+_GET_EXECUTION = sa.select(ex).where(
+    ex.c.tenant_id == _TENANT, ex.c.execution_id == sa.bindparam("id")
+)
+_GET_BREAKER = sa.select(s.breakers.c.state, s.breakers.c.opened_at).where(
+    s.breakers.c.tenant_id == _TENANT, s.breakers.c.event_name == _EVENT
+)
+_GET_TRIGGER_STATE = sa.select(s.trigger_states).where(
+    s.trigger_states.c.tenant_id == _TENANT, s.trigger_states.c.event_name == _EVENT
+)
+
+
 class SqlLedgerStore(LedgerStore):
     """``LedgerStore`` on SQLAlchemy Core. Safe to share between threads.
 
@@ -337,7 +383,7 @@ class SqlLedgerStore(LedgerStore):
             except DBAPIError as exc:
                 raise LedgerError(f"ledger {self.display_url}: {exc.orig}") from exc
 
-    def _all(self, query: sa.sql.Executable) -> list[Any]:
+    def _all(self, query: sa.sql.Executable, params: Mapping[str, Any] | None = None) -> list[Any]:
         """Run one read-only statement and buffer its rows. Reads skip the pool's pre-ping (a
         round trip each), so a connection that went stale (the server restarted) is retried
         once on a fresh one: a read is safe to repeat."""
@@ -345,15 +391,17 @@ class SqlLedgerStore(LedgerStore):
             for attempt in (1, 2):
                 try:
                     with self._read_engine.connect() as conn:
-                        return list(conn.execute(query).all())
+                        return list(conn.execute(query, params).all())
                 except DBAPIError as exc:
                     if attempt == 1 and exc.connection_invalidated:
                         continue
                     raise LedgerError(f"ledger {self.display_url}: {exc.orig}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _maps(self, query: sa.sql.Executable) -> list[Mapping[Any, Any]]:
-        return [row._mapping for row in self._all(query)]
+    def _maps(
+        self, query: sa.sql.Executable, params: Mapping[str, Any] | None = None
+    ) -> list[Mapping[Any, Any]]:
+        return [row._mapping for row in self._all(query, params)]
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
@@ -393,8 +441,7 @@ class SqlLedgerStore(LedgerStore):
     def get_execution(
         self, execution_id: str, *, tenant_id: str = "default"
     ) -> CronExecution | None:
-        query = sa.select(ex).where(ex.c.tenant_id == tenant_id, ex.c.execution_id == execution_id)
-        rows = self._maps(query)
+        rows = self._maps(_GET_EXECUTION, {"tenant": tenant_id, "id": execution_id})
         return _execution_from_row(rows[0]) if rows else None
 
     def history(
@@ -481,49 +528,20 @@ class SqlLedgerStore(LedgerStore):
     def daily_usage(
         self, event_name: str, *, start: datetime, end: datetime, tenant_id: str = "default"
     ) -> tuple[int, float]:
-        query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(ex.c.cost_usd), 0.0)).where(
-            ex.c.tenant_id == tenant_id,
-            ex.c.event_name == event_name,
-            ex.c.triggered_at >= start,
-            ex.c.triggered_at < end,
-            ex.c.status != ExecutionStatus.SKIPPED.value,
-        )
-        count, cost = self._all(query)[0]
+        params = {"tenant": tenant_id, "event": event_name, "start": start, "end": end}
+        count, cost = self._all(_DAILY_USAGE, params)[0]
         return int(count), float(cost)
 
     def last_success_at(self, event_name: str, *, tenant_id: str = "default") -> datetime | None:
-        query = (
-            sa.select(ex.c.completed_at)
-            .where(
-                ex.c.tenant_id == tenant_id,
-                ex.c.event_name == event_name,
-                ex.c.succeeded.is_(True),
-                ex.c.completed_at.is_not(None),
-            )
-            .order_by(ex.c.completed_at.desc())
-            .limit(1)
-        )
-        rows = self._all(query)
+        rows = self._all(_LAST_SUCCESS, {"tenant": tenant_id, "event": event_name})
         value: datetime | None = rows[0][0] if rows else None
         return value
 
     def recent_outcomes(self, event_name: str, n: int, *, tenant_id: str = "default") -> list[bool]:
         if n <= 0:
             return []
-        # Index order of ix_owlclaw_exec_outcomes (tenant, event, counted, triggered_at, id):
-        # a backward range scan that stops after n rows.
-        query = (
-            sa.select(ex.c.succeeded)
-            .where(
-                ex.c.tenant_id == tenant_id,
-                ex.c.event_name == event_name,
-                ex.c.counted.is_(True),
-                ex.c.triggered_at.is_not(None),
-            )
-            .order_by(ex.c.triggered_at.desc(), ex.c.id.desc())
-            .limit(n)
-        )
-        return [bool(r[0]) for r in self._all(query)]
+        params = {"tenant": tenant_id, "event": event_name, "n": int(n)}
+        return [bool(r[0]) for r in self._all(_RECENT_OUTCOMES, params)]
 
     def iter_all_executions(self, *, tenant_id: str = "default") -> Iterator[CronExecution]:
         query = (
@@ -577,11 +595,7 @@ class SqlLedgerStore(LedgerStore):
     # -- breaker and trigger state --
 
     def get_breaker(self, event_name: str, *, tenant_id: str = "default") -> BreakerState:
-        t = s.breakers
-        query = sa.select(t.c.state, t.c.opened_at).where(
-            t.c.tenant_id == tenant_id, t.c.event_name == event_name
-        )
-        found = self._all(query)
+        found = self._all(_GET_BREAKER, {"tenant": tenant_id, "event": event_name})
         if not found:
             return BreakerState(event_name=event_name, tenant_id=tenant_id)
         row = found[0]
@@ -603,9 +617,7 @@ class SqlLedgerStore(LedgerStore):
             conn.execute(self._upsert(s.breakers, values, ["tenant_id", "event_name"]))
 
     def get_trigger_state(self, event_name: str, *, tenant_id: str = "default") -> TriggerState:
-        t = s.trigger_states
-        query = sa.select(t).where(t.c.tenant_id == tenant_id, t.c.event_name == event_name)
-        rows = self._maps(query)
+        rows = self._maps(_GET_TRIGGER_STATE, {"tenant": tenant_id, "event": event_name})
         if not rows:
             return TriggerState(event_name=event_name, tenant_id=tenant_id)
         return _trigger_state(rows[0])
