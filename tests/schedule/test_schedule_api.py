@@ -91,3 +91,9 @@ def test_schedule_accepts_a_parsed_spec() -> None:
     s = Schedule(spec, timezone="UTC")
     assert s.dialect == "busybox"
     assert len(s.fires(T0, T0 + timedelta(days=7))) == 7  # busybox "7" runs every day
+
+
+def test_unknown_zone_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Schedule("* * * * *", timezone="Mars/Olympus_Mons")
+    assert info.value.field == "timezone" and info.value.token == "Mars/Olympus_Mons"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from owlclaw_runtime.schedule.spec import CronSyntaxError
+from owlclaw_runtime.errors import ConfigurationError
 
 _PROBE = 12 * 3600
 _MIN_YEAR, _MAX_YEAR = 1900, 2200
@@ -51,7 +51,9 @@ class ZoneTransitions:
         try:
             self.tz = ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise CronSyntaxError(f"unknown time zone {name!r}", token=name) from exc
+            raise ConfigurationError(
+                f"unknown time zone {name!r}", field="timezone", token=name
+            ) from exc
         self.name = name
         self._lock = threading.Lock()
         self._years: dict[int, tuple[Transition, ...]] = {}
