@@ -461,3 +461,12 @@ async def test_an_unusable_trigger_is_reported_and_the_others_still_fire(
     assert calls.instants() == minutes("2026-05-01T10:01", "2026-05-01T10:02")
     assert report["triggers"]["broken"]["error"] == "model refused it"
     assert report["triggers"]["broken"]["next_fire"] is None
+
+
+async def test_garbage_collection_is_back_on_after_every_wake_up(ledger_url: str, calls: Calls):
+    import gc
+
+    assert gc.isenabled()
+    await run_segment(ledger_url, calls, "2026-05-01T10:00:30", "2026-05-01T10:03:10")
+    assert len(calls.instants()) == 3
+    assert gc.isenabled()

@@ -464,7 +464,6 @@ class LocalScheduler(SchedulerBackend):
             if fires:
                 batch.append((entry, fires))
         if batch:
-            self._gc_hold()
             self._track(asyncio.create_task(self._fire_batch(batch)))
 
     def _collect(self, entry: _Entry, now: datetime) -> list[_Fire]:
@@ -575,6 +574,7 @@ class LocalScheduler(SchedulerBackend):
         """Dispatch one wake-up's instants: the watermark first, then every run at once."""
         newest = max(fire.instant for _, fires in batch for fire in fires)
         runs: list[asyncio.Task[None]] = []
+        self._gc_hold()  # taken inside the task: a task cancelled before it ran holds nothing
         try:
             # Saved before any run is dispatched: a crash after this line never fires them
             # again. A crash during a long catch-up loses its remaining instants (at most once).
