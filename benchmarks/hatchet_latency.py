@@ -1,7 +1,8 @@
 """Firing through the Hatchet engine: start delay of cron runs and manual-run throughput.
 
-Needs a running engine (``make hatchet-up``; the client environment is read from
-``.hatchet/env`` when HATCHET_CLIENT_TOKEN is not set) and runs one worker in this process.
+Needs the engine: the client environment is read from ``.hatchet/env`` when
+HATCHET_CLIENT_TOKEN is not set, and ``scripts/hatchet.sh up`` is run first when that file is
+missing. One worker runs in this process.
 
 1. Start delay: N owlclaw triggers ``* * * * *`` (tasks ``cron_*`` on the UTC superset, gate,
    full pipeline with its ledger) and, on the same worker, N plain hatchet-sdk tasks with the
@@ -24,6 +25,7 @@ import json
 import logging
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +46,9 @@ def load_env() -> None:
         return
     env_file = ROOT / ".hatchet" / "env"
     if not env_file.exists():
-        raise SystemExit("no HATCHET_CLIENT_TOKEN and no .hatchet/env: run `make hatchet-up`")
+        # `make bench` starts PostgreSQL only; bring the engine up the same way `make test` does
+        print("no engine environment: running scripts/hatchet.sh up", file=sys.stderr)
+        subprocess.run(["bash", str(ROOT / "scripts" / "hatchet.sh"), "up"], check=True)
     for line in env_file.read_text().splitlines():
         key, sep, value = line.partition("=")
         if sep:
