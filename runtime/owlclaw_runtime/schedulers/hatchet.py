@@ -405,7 +405,7 @@ class HatchetBackend(SchedulerBackend):
     async def _start_worker(self) -> None:
         from hatchet_sdk.worker.worker import Worker, WorkerStatus
 
-        class _ThreadWorker(Worker):  # type: ignore[misc]
+        class _ThreadWorker(Worker):
             """The app (``OwlClawApp.serve``) owns SIGINT/SIGTERM, not the SDK."""
 
             def _setup_signal_handlers(self) -> None:

@@ -194,7 +194,7 @@ class LocalScheduler(SchedulerBackend):
         With a :class:`~owlclaw_runtime.schedulers.clock.FakeClock` this walks virtual time.
         """
         self._begin()
-        self._task = asyncio.current_task()  # type: ignore[assignment]
+        self._task = asyncio.current_task()
         try:
             await self._main(until.astimezone(UTC))
         finally:
