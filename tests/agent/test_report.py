@@ -400,3 +400,19 @@ def test_the_recommendation_follows_the_guardrail_rule(
     if executions and failures < executions and got.action != "step_up":
         worse = SideFigures(executions, executions - failures - 1, failures + 1)
         assert recommend(figures(weight, worse), weight, t).action != "step_up"
+
+
+def test_the_text_lists_differences_under_the_step(store: LedgerStore) -> None:
+    rows = Rows(store)
+    rows.add(S, "agent", 0.1, duration=2.0)
+    rows.add(F, "agent", 0.1, duration=2.0, error="AgentRunFailed: agent refused: no")
+    rows.add(FB, "fallback", 0.1, duration=1.0)
+    text = render_text(build_report(store, {"backup_db": 0.1}))
+    assert text.splitlines()[2:] == [
+        "     0.1  agent         2      1       1        0      50%      2.00      0.0000",
+        "     0.1  fallback      1      1       0        -     100%      1.00      0.0000",
+        "    at 0.1, outcome failed: agent 1 (50%), fallback 0 (0%)",
+        "    at 0.1, outcome ok: agent 1 (50%), fallback 1 (100%)",
+        "    at 0.1, error AgentRunFailed: agent refused: no: agent 1 (50%), fallback 0 (0%)",
+        "  recommendation: hold at 0.1: only 2 agent execution(s) at weight 0.1; 5 needed",
+    ]
