@@ -90,3 +90,15 @@ async def test_an_expression_the_engine_refuses_is_reported_by_trigger(
     finally:
         await backend.stop()
         app.close()
+
+
+async def test_an_app_without_triggers_starts_no_worker(namespace: str, tmp_path: Path) -> None:
+    app = OwlClawApp("empty", ledger=open_store(f"sqlite:///{tmp_path / 'ledger.db'}"))
+    backend = HatchetBackend(app)
+    try:
+        await backend.start()
+        report = await backend.health()
+    finally:
+        await backend.stop()
+        app.close()
+    assert report["ok"] and report["tasks"] == 0 and "worker" not in report

@@ -380,6 +380,10 @@ class HatchetBackend(SchedulerBackend):
             return
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._build_tasks)
+        if self._run_worker and not (self._tasks or self._extra_workflows):
+            # hatchet-sdk refuses a worker without actions; there is nothing to fire anyway
+            log.warning("no triggers to serve: no Hatchet worker started")
+            self._run_worker = False
         if self._run_worker:
             await asyncio.to_thread(self._register_all)
             await self._sync_pauses()
