@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from owlclaw_runtime.ledger import open_store
 
+from owlmigrate import migration as m
 from owlmigrate.journal import replay, state_of
 from owlmigrate.migration import AppDir
 from owlmigrate.rewrite import is_disabled, read_cron_keyword, weight_code
@@ -160,14 +161,13 @@ def test_a_killed_cutover_is_completed_or_undone_by_the_next_command(
     crashed = run(["cutover", "--all", "--app", str(app)], env, crash=point)
     assert crashed.returncode == 137, crashed.stderr
     crontab_is_whole(app)
-    # the next command (here a no-op soft rollback) resolves the pending rows first
-    after = run(["rollback", "--all", "--app", str(app)], env)
-    assert after.returncode == 0, after.stderr
-    assert "interrupted cutover" in after.stderr
+    # the next command (here a no-op soft rollback, in-process) resolves the pending rows first
+    url = env["OWLCLAW_LEDGER_URL"]
+    after = m.rollback(app, all_jobs=True, ledger_url=url)
+    assert any("interrupted cutover" in note for note in after.recovered)
     assert_consistent(app, env)
     # and the cutover can then be finished
-    again = run(["cutover", "--all", "--app", str(app)], env)
-    assert again.returncode == 0, again.stderr
+    m.cutover(app, all_jobs=True, ledger_url=url)
     assert assert_consistent(app, env) == dict.fromkeys(JOBS, True)
 
 
@@ -190,9 +190,8 @@ def test_a_killed_step_leaves_module_ledger_and_journal_agreeing(
     assert crashed.returncode == 137, crashed.stderr
     after = run(["history", "--app", str(app)], env)
     assert "[pending]" in after.stdout
-    resolved = run(["rollback", "etc_crontab_2", "--app", str(app)], env)
-    assert resolved.returncode == 0, resolved.stderr
-    assert "interrupted step" in resolved.stderr
+    resolved = m.rollback(app, ["etc_crontab_2"], ledger_url=env["OWLCLAW_LEDGER_URL"])
+    assert any("interrupted step" in note for note in resolved.recovered)
     assert_consistent(app, env)
 
 
@@ -216,8 +215,8 @@ def test_a_killed_rollback_to_legacy_never_leaves_a_half_state(
     crashed = run(["rollback", "--all", "--to-legacy", "--app", str(app)], env, crash=point)
     assert crashed.returncode == 137, crashed.stderr
     crontab_is_whole(app)
-    again = run(["rollback", "--all", "--to-legacy", "--app", str(app)], env)
-    assert again.returncode == 0, again.stderr
+    again = m.rollback(app, all_jobs=True, to_legacy=True, ledger_url=env["OWLCLAW_LEDGER_URL"])
+    assert any("interrupted rollback" in note for note in again.recovered)
     assert assert_consistent(app, env) == dict.fromkeys(JOBS, False)
     assert (app.parent / "host/etc/crontab").read_bytes() == ORIGINAL
     assert (app.parent / "host/etc/cron.d/other").read_bytes() == OTHER
