@@ -5,6 +5,8 @@ crontab file is byte-identical to the original."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,22 @@ async def test_the_whole_story_on_an_example_host(host: Path, tmp_path: Path) ->
     ledger = f"sqlite:///{tmp_path / 'app' / 'owlclaw-ledger.db'}"
     generated = m.generate(tmp_path / "plan.json", tmp_path / "app", ledger_url=ledger)
     assert generated.triggers
+    lint = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--no-cache",
+            "--config",
+            str(EXAMPLES.parents[1] / "pyproject.toml"),
+            str(tmp_path / "app" / "owlclaw_app.py"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout
     report = verify_app(tmp_path / "app", years=1)
     assert report.ok, [j for j in report.jobs if j.failed]
     assert {j.job_id for j in report.jobs if j.status == "equivalent"} == set(generated.triggers)
