@@ -265,3 +265,27 @@ def test_400_year_gregorian_cycle_counts() -> None:
         )
         == days
     )
+
+
+_JUNK = st.text(alphabet="0123456789*-,/~?#LWmonjanSUNx٣ ", min_size=1, max_size=12)
+
+
+@given(fields=st.lists(_JUNK.filter(lambda t: t.strip() and " " not in t), min_size=5, max_size=5))
+def test_any_text_parses_or_raises_a_typed_error(fields: list[str]) -> None:
+    expr = " ".join(fields)
+    for dialect in ("debian", "cronie", "cronie-1.5", "cronie-head"):
+        try:
+            spec = parse(expr, dialect)
+        except CronSyntaxError as exc:
+            assert exc.field in {"minute", "hour", "dom", "month", "dow"}
+            assert exc.column is not None and 1 <= exc.column <= len(expr)
+        else:
+            assert spec.minute <= set(range(60)) and spec.dow <= set(range(7))
+    # busybox installs every 5-field line (logging "parse error"), except where its C code
+    # would write outside its tables
+    try:
+        spec = parse(expr, "busybox")
+    except CronSyntaxError as exc:
+        assert "outside its table" in exc.message or "overflows" in exc.message
+    else:
+        assert spec.dom <= set(range(1, 32)) and spec.month <= set(range(1, 13))
