@@ -97,3 +97,11 @@ def test_unknown_zone_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError) as info:
         Schedule("* * * * *", timezone="Mars/Olympus_Mons")
     assert info.value.field == "timezone" and info.value.token == "Mars/Olympus_Mons"
+
+
+def test_unknown_zone_is_also_caught_as_a_syntax_error_by_older_callers() -> None:
+    from owlclaw_runtime.schedule import CronSyntaxError, UnknownZoneError, zone
+
+    with pytest.raises(CronSyntaxError):
+        zone("No/Such_Zone")
+    assert issubclass(UnknownZoneError, ConfigurationError)

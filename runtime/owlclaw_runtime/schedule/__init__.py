@@ -15,7 +15,7 @@ from owlclaw_runtime.schedule.spec import (
     UnsupportedScheduleError,
     canonical_dialect,
 )
-from owlclaw_runtime.schedule.zones import Transition, ZoneTransitions, zone
+from owlclaw_runtime.schedule.zones import Transition, UnknownZoneError, ZoneTransitions, zone
 
 __all__ = [
     "DIALECTS",
@@ -26,6 +26,7 @@ __all__ = [
     "Matcher",
     "Schedule",
     "Transition",
+    "UnknownZoneError",
     "UnsupportedScheduleError",
     "ZoneTransitions",
     "canonical_dialect",

@@ -16,9 +16,15 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from owlclaw_runtime.errors import ConfigurationError
+from owlclaw_runtime.schedule.spec import CronSyntaxError
 
 _PROBE = 12 * 3600
 _MIN_YEAR, _MAX_YEAR = 1900, 2200
+
+
+class UnknownZoneError(ConfigurationError, CronSyntaxError):
+    """No IANA zone of that name; a configuration error (and, for older callers that catch
+    :class:`CronSyntaxError` around schedule set-up, one of those too)."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class ZoneTransitions:
         try:
             self.tz = ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ConfigurationError(
+            raise UnknownZoneError(
                 f"unknown time zone {name!r}", field="timezone", token=name
             ) from exc
         self.name = name
