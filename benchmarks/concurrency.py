@@ -4,7 +4,8 @@ Ours: N triggers dispatched at once through the full pipeline (gate, governance,
 fallback, ledger rows committed to SQLite before and after each run, observers, breaker), with
 ``max_concurrent=N``; each fallback is an async job sleeping ``--sleep`` seconds.
 Peer: APScheduler 3's AsyncIOScheduler running the same N jobs due at one instant (memory job
-store; the durable SQLAlchemy job store on SQLite is measured too, as a second figure).
+store; the durable SQLAlchemy job store on SQLite is measured too, as a second figure). With
+OWLMIGRATE_TEST_PG_URL set (``make bench``), ours is also measured on a PostgreSQL ledger.
 
 Figures: wall time (first due instant to last completion), throughput (runs per second of wall
 time) and p99 end-to-end latency (due instant to completion, ledger committed for ours).
@@ -17,11 +18,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import statistics
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,11 +49,11 @@ def _figures(name: str, wall: float, latencies: list[float], n: int) -> dict[str
     }
 
 
-async def run_ours(n: int, sleep: float, directory: Path) -> dict[str, Any]:
+async def run_ours(n: int, sleep: float, ledger_url: str) -> dict[str, Any]:
     from owlclaw_runtime import OwlClawApp
     from owlclaw_runtime.triggers.models import ExecutionStatus
 
-    app = OwlClawApp("bench", ledger=f"sqlite:///{directory / 'ours.db'}", max_concurrent=n)
+    app = OwlClawApp("bench", ledger=ledger_url, max_concurrent=n)
 
     async def job() -> None:
         await asyncio.sleep(sleep)
@@ -126,6 +131,25 @@ async def run_apscheduler(n: int, sleep: float, directory: Path | None) -> dict[
     return {"wall": max(_finish.values()) - due_ts, "latencies": latencies}
 
 
+@contextlib.contextmanager
+def _pg_schema(base_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema for one run (dropped afterwards)."""
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000)
@@ -137,14 +161,21 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        ours = asyncio.run(run_ours(n, args.sleep, directory))
+        ours = asyncio.run(run_ours(n, args.sleep, f"sqlite:///{directory / 'ours.db'}"))
         peer = asyncio.run(run_apscheduler(n, args.sleep, None))
         peer_sql = asyncio.run(run_apscheduler(n, args.sleep, directory))
+    pg_url = os.environ.get("OWLMIGRATE_TEST_PG_URL")
+    ours_pg = None
+    if pg_url:  # `make bench` exports it: the scale-out ledger, measured as an extra figure
+        with _pg_schema(pg_url) as url:
+            ours_pg = asyncio.run(run_ours(n, args.sleep, url))
 
     result: dict[str, Any] = {"benchmark": "concurrency", "n": n, "job_sleep_seconds": args.sleep}
     result.update(_figures("ours", ours["wall"], ours["latencies"], n))
     result.update(_figures("apscheduler", peer["wall"], peer["latencies"], n))
     result.update(_figures("apscheduler_sqlite", peer_sql["wall"], peer_sql["latencies"], n))
+    if ours_pg is not None:
+        result.update(_figures("ours_postgres", ours_pg["wall"], ours_pg["latencies"], n))
     result["ratio_vs_apscheduler_sqlite"] = round(peer_sql["wall"] / ours["wall"], 3)
     result["ratio_vs_apscheduler"] = round(peer["wall"] / ours["wall"], 3)
     for key, value in result.items():
