@@ -107,7 +107,9 @@ class LocalScheduler(SchedulerBackend):
 
     ``app`` provides ``cron_registry.list_triggers()``, ``ledger`` (a :class:`LedgerStore`),
     ``tenant_id`` and ``await dispatch(event_name, scheduled_at=, runs=, trigger_type=,
-    context=, execution_id=)``. ``now``/``sleep`` are injectable (see ``clock.FakeClock``).
+    context=, execution_id=)``. ``clock`` (an object with ``now()`` and ``async sleep(s)``,
+    e.g. :class:`~owlclaw_runtime.schedulers.clock.FakeClock`) or ``now``/``sleep`` replace the
+    real clock; by default "now" is ``app.now()``.
     """
 
     name = "local"
@@ -646,10 +648,9 @@ class LocalScheduler(SchedulerBackend):
 
     # -- ledger writes -----------------------------------------------------------------------
     def _require(self, event_name: str) -> CronTriggerConfig:
-        for config in self._triggers():
-            if config.event_name == event_name:
-                return config
-        raise KeyError(f"no trigger named {event_name!r}")
+        # raises UnknownTriggerError (a KeyError) naming the trigger
+        config: CronTriggerConfig = self._app.cron_registry.require(event_name)
+        return config
 
     def _save_state(self, event_name: str, **changes: Any) -> None:
         state = self._store.get_trigger_state(event_name, tenant_id=self._tenant)
