@@ -32,7 +32,7 @@ from owlclaw_runtime.agent.base import AgentResult
 from owlclaw_runtime.breaker import CircuitBreaker
 from owlclaw_runtime.concurrency import PrioritySemaphore, TriggerSlots
 from owlclaw_runtime.governance import CronGovernance
-from owlclaw_runtime.ledger.base import TriggerState
+from owlclaw_runtime.ledger.base import LedgerError, TriggerState
 from owlclaw_runtime.redact import redact
 from owlclaw_runtime.retry import NonRetryableError, RetryStrategy
 from owlclaw_runtime.triggers.models import CronExecution, CronTriggerConfig, ExecutionStatus
@@ -191,6 +191,8 @@ class Pipeline:
         self._inflight = 0
         self._running = 0  # executions past every gate and running now
         self._warned_no_agent: set[str] = set()
+        #: waits between attempts to write a terminal row while the database fails
+        self.commit_retry_delays: tuple[float, ...] = (0.2, 1.0, 3.0)
         self._governance: CronGovernance | None = None
 
     # -- wiring -------------------------------------------------------------------------
@@ -199,6 +201,32 @@ class Pipeline:
         runs never wait on the database. (Measured: the default thread pool beats one
         dedicated ledger thread about threefold on SQLite with 1,000 runs in flight.)"""
         return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def _commit(self, execution: CronExecution) -> None:
+        """Write a run's terminal row, retrying a failing database a few times: the job has
+        run, so its record must not be lost to a brief outage (OwlClaw dropped records). The
+        last error is raised if the database stays down."""
+        for delay in (*self.commit_retry_delays, None):
+            try:
+                await self._db(self._app.ledger.record_execution, execution)
+                return
+            except LedgerError as exc:
+                if delay is None:
+                    log.error(
+                        "%s: could not record execution %s: %s",
+                        execution.event_name,
+                        execution.execution_id,
+                        exc,
+                    )
+                    raise
+                log.warning(
+                    "%s: recording execution %s failed (%s); retrying in %.1fs",
+                    execution.event_name,
+                    execution.execution_id,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
 
     @property
     def governance(self) -> CronGovernance:
@@ -431,7 +459,7 @@ class Pipeline:
         execution.skip_reason = reason
         execution.completed_at = execution.triggered_at
         execution.duration_seconds = 0.0
-        await self._db(self._app.ledger.record_execution, execution)
+        await self._commit(execution)
         self.notify("execution_finished", config, execution, 0)
         return execution
 
@@ -490,14 +518,14 @@ class Pipeline:
             execution.error_message = "cancelled before the run finished (worker stopping)"
             execution.completed_at = app.now()
             execution.duration_seconds = time.perf_counter() - started
-            await asyncio.shield(self._db(app.ledger.record_execution, execution))
+            await asyncio.shield(self._commit(execution))
             raise
         finally:
             self._running -= 1
             self.notify("active_changed", self._running)
         execution.completed_at = app.now()
         execution.duration_seconds = time.perf_counter() - started
-        await self._db(app.ledger.record_execution, execution)
+        await self._commit(execution)
 
         counted = execution.status.counts_as_execution
         consecutive = 0

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from owlclaw_runtime.agent.base import AgentResult
-from owlclaw_runtime.ledger import LedgerStore, TriggerState
+from owlclaw_runtime.ledger import LedgerError, LedgerStore, SqlLedgerStore, TriggerState
 from owlclaw_runtime.pipeline import PipelineRunFailed, normalize_agent_result
 from owlclaw_runtime.triggers.models import ExecutionStatus
 from runtime_helpers import (
@@ -502,3 +502,42 @@ async def test_weight_raised_without_an_agent_keeps_running_the_fallback(
     assert results[0].governance_checks["decision"]["agent_configured"] is False
     warnings = [r for r in caplog.records if "no agent is configured" in r.getMessage()]
     assert len(warnings) == 1
+
+
+class _FlakyStore(SqlLedgerStore):
+    """The real SQLite store whose writes of terminal rows fail ``failures`` times (a database
+    blip while a job runs)."""
+
+    def __init__(self, url: str, failures: int) -> None:
+        super().__init__(url)
+        self.failures = failures
+
+    def record_execution(self, execution: Any) -> None:
+        if execution.status.is_terminal and self.failures > 0:
+            self.failures -= 1
+            raise LedgerError("database is locked")
+        super().record_execution(execution)
+
+
+@pytest.mark.parametrize(("failures", "recorded"), [(2, True), (5, False)])
+async def test_terminal_rows_survive_a_database_blip(
+    tmp_path: Any, failures: int, recorded: bool
+) -> None:
+    store = _FlakyStore(f"sqlite:///{tmp_path / 'l.db'}", failures)
+    try:
+        app, _, _ = _app(store)
+        app.pipeline.commit_retry_delays = (0.0, 0.0, 0.0)
+        app.cron_registry.register(
+            "job", "0 * * * *", fallback_handler=lambda: None, migration_weight=0.0
+        )
+        if recorded:
+            (execution,) = await app.dispatch("job", scheduled_at=AT)
+            assert store.get_execution(execution.execution_id).status == ExecutionStatus.FALLBACK
+        else:
+            with pytest.raises(LedgerError, match="database is locked"):
+                await app.dispatch("job", scheduled_at=AT)
+            # the run is not lost silently: its running row is there, and the error surfaced
+            (row,) = store.history("job")
+            assert row.status == ExecutionStatus.RUNNING
+    finally:
+        store.close()
