@@ -379,7 +379,8 @@ class HatchetBackend(SchedulerBackend):
         if self._started:
             return
         self._loop = asyncio.get_running_loop()
-        await asyncio.to_thread(self._build_tasks)
+        if not self._tasks:
+            await asyncio.to_thread(self._build_tasks)
         if self._run_worker and not (self._tasks or self._extra_workflows):
             # hatchet-sdk refuses a worker without actions; there is nothing to fire anyway
             log.warning("no triggers to serve: no Hatchet worker started")
