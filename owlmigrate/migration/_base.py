@@ -138,10 +138,27 @@ def _session(
     app = AppDir.load(app_dir)
     store = open_ledger(app.path, url)
     try:
-        notes = recover(app, store)
-        yield app, store, notes
+        with exclusive(store):
+            notes = recover(app, store)
+            yield app, store, notes
     finally:
         store.close()
+
+
+MIGRATION_LOCK = "owlmigrate-migration"
+
+
+@contextlib.contextmanager
+def exclusive(store: LedgerStore) -> Iterator[None]:
+    """One mutating owlmigrate command per ledger at a time (a file lock beside a SQLite ledger,
+    an advisory lock on PostgreSQL): two cutovers interleaving their journal rows and file
+    writes could otherwise each see the other's half-done work as a crash to undo."""
+    with store.leader_lock(MIGRATION_LOCK) as held:
+        if not held:
+            raise FindingError(
+                "another owlmigrate command is changing this app right now; try again"
+            )
+        yield
 
 
 def _select(app: AppDir, jobs: Iterable[str], all_jobs: bool) -> list[str]:

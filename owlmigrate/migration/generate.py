@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from owlmigrate.journal import (
     JobState,
     replay,
 )
-from owlmigrate.migration._base import AppDir, _entry, open_ledger
+from owlmigrate.migration._base import AppDir, _entry, exclusive, open_ledger
 from owlmigrate.migration.recovery import recover
 
 # ---------------------------------------------------------------------------------------------
@@ -83,76 +84,79 @@ def generate(
     directory = Path(out_dir).resolve()
     store, states = _journal_states(directory, ledger_url, create=not dry_run)
     try:
-        if store is not None and not dry_run and (directory / MANIFEST_NAME).is_file():
-            recover(AppDir.load(directory), store)
-            states = replay(store.journal())
-        data = plan.model_dump(mode="json")
-        rendering = render(
-            data,
-            plan_path=str(Path(plan_path).resolve()),
-            weights={j: s.weight for j, s in states.items()},
-            shadows={j: s.shadow for j, s in states.items()},
-            host_lines=read_host_lines(data),
-        )
-        rendered_jobs = {t.job_id for t in rendering.triggers}
-        orphaned = sorted(j for j, s in states.items() if s.cut_over and j not in rendered_jobs)
-        if orphaned:
-            raise FindingError(
-                "the new plan drops jobs that are cut over (their legacy lines are disabled): "
-                + ", ".join(orphaned)
-                + "; run `owlmigrate rollback --to-legacy` for them first",
-                path=plan_path,
+        # one mutating command per ledger at a time (see _base.exclusive)
+        locked = store is not None and not dry_run
+        with exclusive(store) if locked and store is not None else contextlib.nullcontext():
+            if store is not None and not dry_run and (directory / MANIFEST_NAME).is_file():
+                recover(AppDir.load(directory), store)
+                states = replay(store.journal())
+            data = plan.model_dump(mode="json")
+            rendering = render(
+                data,
+                plan_path=str(Path(plan_path).resolve()),
+                weights={j: s.weight for j, s in states.items()},
+                shadows={j: s.shadow for j, s in states.items()},
+                host_lines=read_host_lines(data),
             )
-        files = plan_files(directory, rendering.files)
-        result = GenerateResult(
-            app_dir=str(directory),
-            triggers=sorted(rendered_jobs),
-            not_migrated=[asdict(n) for n in rendering.not_migrated],
-            created=files.create,
-            updated=files.update,
-            unchanged=files.unchanged,
-            hand_edited=files.hand_edited,
-            removed=files.stale,
-            dry_run=dry_run,
-        )
-        if dry_run:
-            result.diff = unified_diff(directory, rendering.files, files.changes + files.stale)
-            return result
-        if files.hand_edited and not force:
-            raise FindingError(
-                "edited by hand since generate (rerun with --force to overwrite; a backup is "
-                "kept): " + ", ".join(files.hand_edited),
-                path=directory,
-            )
-        if not files.changes and not files.stale:
-            return result
-        assert store is not None
-        old = read_manifest(directory) or {}
-        old_jobs = old.get("jobs", {}) or {}
-        module_sha = rendering.manifest["files"][rendering.manifest["module"]]
-        pending = []
-        for trigger in rendering.triggers:
-            before = old_jobs.get(trigger.job_id)
-            fingerprint = rendering.manifest["jobs"][trigger.job_id]["fingerprint"]
-            if before is None or before.get("fingerprint") != fingerprint:
-                pending.append(
-                    _entry(
-                        trigger.job_id,
-                        "generate",
-                        {"fingerprint": before.get("fingerprint") if before else None},
-                        {"fingerprint": fingerprint, "module_sha256": module_sha},
-                        reason="generated from " + str(Path(plan_path).name),
-                    )
+            rendered_jobs = {t.job_id for t in rendering.triggers}
+            orphaned = sorted(j for j, s in states.items() if s.cut_over and j not in rendered_jobs)
+            if orphaned:
+                raise FindingError(
+                    "the new plan drops jobs that are cut over (their legacy lines are disabled): "
+                    + ", ".join(orphaned)
+                    + "; run `owlmigrate rollback --to-legacy` for them first",
+                    path=plan_path,
                 )
-        ids = [store.journal_append(e) for e in pending]
-        crash_point("generate.journaled")
-        result.backups = write_files(
-            directory, rendering.files, files, directory / ".owlmigrate" / "backups"
-        )
-        crash_point("generate.written")
-        for entry_id in ids:
-            store.journal_update_status(entry_id, "done")
-        return result
+            files = plan_files(directory, rendering.files)
+            result = GenerateResult(
+                app_dir=str(directory),
+                triggers=sorted(rendered_jobs),
+                not_migrated=[asdict(n) for n in rendering.not_migrated],
+                created=files.create,
+                updated=files.update,
+                unchanged=files.unchanged,
+                hand_edited=files.hand_edited,
+                removed=files.stale,
+                dry_run=dry_run,
+            )
+            if dry_run:
+                result.diff = unified_diff(directory, rendering.files, files.changes + files.stale)
+                return result
+            if files.hand_edited and not force:
+                raise FindingError(
+                    "edited by hand since generate (rerun with --force to overwrite; a backup is "
+                    "kept): " + ", ".join(files.hand_edited),
+                    path=directory,
+                )
+            if not files.changes and not files.stale:
+                return result
+            assert store is not None
+            old = read_manifest(directory) or {}
+            old_jobs = old.get("jobs", {}) or {}
+            module_sha = rendering.manifest["files"][rendering.manifest["module"]]
+            pending = []
+            for trigger in rendering.triggers:
+                before = old_jobs.get(trigger.job_id)
+                fingerprint = rendering.manifest["jobs"][trigger.job_id]["fingerprint"]
+                if before is None or before.get("fingerprint") != fingerprint:
+                    pending.append(
+                        _entry(
+                            trigger.job_id,
+                            "generate",
+                            {"fingerprint": before.get("fingerprint") if before else None},
+                            {"fingerprint": fingerprint, "module_sha256": module_sha},
+                            reason="generated from " + str(Path(plan_path).name),
+                        )
+                    )
+            ids = [store.journal_append(e) for e in pending]
+            crash_point("generate.journaled")
+            result.backups = write_files(
+                directory, rendering.files, files, directory / ".owlmigrate" / "backups"
+            )
+            crash_point("generate.written")
+            for entry_id in ids:
+                store.journal_update_status(entry_id, "done")
+            return result
     finally:
         if store is not None:
             store.close()

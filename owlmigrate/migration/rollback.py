@@ -26,6 +26,7 @@ from owlmigrate.migration._base import (
     _select,
     _session,
     _write_crontab,
+    switch_window,
 )
 from owlmigrate.migration.weights import WeightResult, soft_rollback
 from owlmigrate.rewrite.codemods import (
@@ -61,15 +62,24 @@ def rollback(
     ledger_url: str | None = None,
     tenant_id: str = "default",
     reason: str | None = None,
+    wait: bool = True,
 ) -> WeightResult:
     """Soft: the weight goes back one step (or to 0). ``to_legacy``: pause the triggers, restore
-    the legacy lines byte for byte, and put the module back to shadow at weight 0. Idempotent."""
+    the legacy lines byte for byte, and put the module back to shadow at weight 0. Idempotent.
+
+    Handing live jobs back to the daemon happens inside the same mid-minute window as cutover
+    (:func:`~owlmigrate.migration._base.switch_window`), so no instant is run twice or lost."""
     with _session(app_dir, ledger_url) as (app, store, notes):
         names = _select(app, jobs, all_jobs)
         if not to_legacy:
             out = soft_rollback(app, store, names, tenant_id=tenant_id, reason=reason)
             return WeightResult(jobs=out, recovered=notes)
-        return WeightResult(jobs=_to_legacy(app, store, names, tenant_id, reason), recovered=notes)
+        states = replay(store.journal())
+        waited = 0.0
+        if wait and any(state_of(states, n).cut_over for n in names):
+            waited = switch_window()
+        out = _to_legacy(app, store, names, tenant_id, reason)
+        return WeightResult(jobs=out, recovered=notes, waited_seconds=waited)
 
 
 def _to_legacy(

@@ -41,6 +41,7 @@ class WeightResult:
     jobs: dict[str, dict[str, Any]]
     forced: bool = False
     recovered: list[str] = field(default_factory=list)
+    waited_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -366,3 +366,31 @@ def test_step_is_allowed_on_evidence_with_an_agent_configured(
     _runs_of(ledger_url, BACKUP, 0.1, "agent", 5)
     assert m.step(app, [BACKUP], to=0.5, ledger_url=ledger_url).jobs[BACKUP]["to"] == 0.5
     assert not [r for r in m.history(app, ledger_url=ledger_url) if r["forced"]]
+
+
+def test_one_mutating_command_at_a_time(app: Path, ledger_url: str) -> None:
+    store = open_store(ledger_url)
+    try:
+        with store.leader_lock("owlmigrate-migration") as held:
+            assert held
+            with pytest.raises(FindingError, match="another owlmigrate command"):
+                m.cutover(app, [BACKUP], ledger_url=ledger_url)
+    finally:
+        store.close()
+    assert m.cutover(app, [BACKUP], ledger_url=ledger_url).jobs == {BACKUP: "cut over"}
+
+
+def test_rollback_to_legacy_of_live_jobs_waits_for_the_switch_window(
+    app: Path, ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    rollback_module = importlib.import_module("owlmigrate.migration.rollback")
+
+    calls: list[str] = []
+    monkeypatch.setattr(rollback_module, "switch_window", lambda: calls.append("wait") or 3.0)
+    m.rollback(app, [PHP], to_legacy=True, ledger_url=ledger_url)  # never cut over: no wait
+    assert calls == []
+    m.cutover(app, [BACKUP], ledger_url=ledger_url)
+    result = m.rollback(app, [BACKUP], to_legacy=True, ledger_url=ledger_url)
+    assert (calls, result.waited_seconds) == (["wait"], 3.0)
