@@ -261,6 +261,7 @@ class SqlLedgerStore(LedgerStore):
         self._serial: threading.RLock | None = threading.RLock() if self._memory else None
         self._local_locks: dict[str, threading.Lock] = {}
         self._local_locks_guard = threading.Lock()
+        self._upserts: dict[str, sa.sql.Executable] = {}
         self.db_path: Path | None = None
         self._engine = self._create_engine()
         self._write_engine = self._engine.execution_options(owlclaw_write=True)
@@ -413,30 +414,36 @@ class SqlLedgerStore(LedgerStore):
                 raise LedgerError(f"ledger {self.display_url}: {exc.orig}") from exc
 
     def _upsert(
-        self, table: sa.Table, values: dict[str, Any], keys: list[str]
-    ) -> sa.sql.Executable:
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
+        self, conn: Connection, table: sa.Table, values: dict[str, Any], keys: tuple[str, ...]
+    ) -> None:
+        """INSERT ... ON CONFLICT (keys) DO UPDATE every other column. The statement is built
+        once per table (building it costs more than running it); values go in as parameters."""
+        stmt = self._upserts.get(table.name)
+        if stmt is None:
+            columns = [c.name for c in table.columns if c.name in values and c.name not in keys]
+            if self.dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            pg_stmt = pg_insert(table).values(**values)
-            return pg_stmt.on_conflict_do_update(
-                index_elements=keys,
-                set_={k: pg_stmt.excluded[k] for k in values if k not in keys},
-            )
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+                pg_base = pg_insert(table)
+                stmt = pg_base.on_conflict_do_update(
+                    index_elements=list(keys), set_={c: pg_base.excluded[c] for c in columns}
+                )
+            else:
+                from sqlalchemy.dialects.sqlite import insert as lite_insert
 
-        lite_stmt = sqlite_insert(table).values(**values)
-        return lite_stmt.on_conflict_do_update(
-            index_elements=keys,
-            set_={k: lite_stmt.excluded[k] for k in values if k not in keys},
-        )
+                lite_base = lite_insert(table)
+                stmt = lite_base.on_conflict_do_update(
+                    index_elements=list(keys), set_={c: lite_base.excluded[c] for c in columns}
+                )
+            self._upserts[table.name] = stmt
+        conn.execute(stmt, values)
 
     # -- executions --
 
     def record_execution(self, execution: CronExecution) -> None:
         row = _execution_row(execution, datetime.now(UTC))
         with self._writing() as conn:
-            conn.execute(self._upsert(ex, row, ["tenant_id", "execution_id"]))
+            self._upsert(conn, ex, row, ("tenant_id", "execution_id"))
 
     def get_execution(
         self, execution_id: str, *, tenant_id: str = "default"
@@ -614,7 +621,7 @@ class SqlLedgerStore(LedgerStore):
             "updated_at": datetime.now(UTC),
         }
         with self._writing() as conn:
-            conn.execute(self._upsert(s.breakers, values, ["tenant_id", "event_name"]))
+            self._upsert(conn, s.breakers, values, ("tenant_id", "event_name"))
 
     def get_trigger_state(self, event_name: str, *, tenant_id: str = "default") -> TriggerState:
         rows = self._maps(_GET_TRIGGER_STATE, {"tenant": tenant_id, "event": event_name})
@@ -633,7 +640,7 @@ class SqlLedgerStore(LedgerStore):
             "updated_at": state.updated_at or datetime.now(UTC),
         }
         with self._writing() as conn:
-            conn.execute(self._upsert(s.trigger_states, values, ["tenant_id", "event_name"]))
+            self._upsert(conn, s.trigger_states, values, ("tenant_id", "event_name"))
 
     def all_trigger_states(self, *, tenant_id: str = "default") -> list[TriggerState]:
         t = s.trigger_states
