@@ -185,3 +185,54 @@ def test_every_corpus_file_generate_handles_goes_back_byte_for_byte(
     assert all(p.read_bytes() == original[p] for p in copies if p not in touched)
     m.rollback(tmp_path / "app", all_jobs=True, to_legacy=True, ledger_url=ledger)
     assert [p.name for p in copies if p.read_bytes() != original[p]] == []
+
+
+async def test_the_embedded_scheduler_fires_in_shadow_then_runs_the_job_after_cutover(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real LocalScheduler on a virtual clock, one worker across the cutover."""
+    from datetime import UTC, datetime
+
+    from owlclaw_runtime.ledger import open_store
+    from owlclaw_runtime.loader import load_app
+    from owlclaw_runtime.schedulers import FakeClock, LocalScheduler
+
+    monkeypatch.delenv("OWLCLAW_LEDGER_URL", raising=False)
+    out = tmp_path / "out.txt"
+    root = tmp_path / "host"
+    (root / "etc").mkdir(parents=True)
+    original = f"SHELL=/bin/sh\n*/5 * * * * root echo run >> {out}\n".encode()
+    (root / "etc" / "crontab").write_bytes(original)
+    scan(root=root).dump(tmp_path / "plan.json")
+    app_dir = tmp_path / "app"
+    ledger = f"sqlite:///{app_dir / 'owlclaw-ledger.db'}"
+    [name] = m.generate(tmp_path / "plan.json", app_dir, ledger_url=ledger).triggers
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+    worker = load_app(app_dir)
+    clock = FakeClock(at("2026-01-01T00:00:30"))
+    scheduler = LocalScheduler(worker, clock=clock, max_sleep_seconds=3600)
+    try:
+        await scheduler.run_until(at("2026-01-01T00:12:00"))
+        assert not out.exists()  # shadow: fired and recorded, nothing ran
+        m.cutover(app_dir, all_jobs=True, ledger_url=ledger)
+        worker.pipeline.invalidate_state()  # what the state TTL does within two seconds
+        await scheduler.run_until(at("2026-01-01T00:22:00"))
+    finally:
+        worker.close()
+    assert out.read_text() == "run\nrun\n"
+    store = open_store(ledger)
+    try:
+        rows = sorted(store.history(name, limit=100), key=lambda e: e.scheduled_at)
+    finally:
+        store.close()
+    assert [(e.scheduled_at.strftime("%H:%M"), e.status.value, e.skip_reason) for e in rows] == [
+        ("00:05", "skipped", "shadow"),
+        ("00:10", "skipped", "shadow"),
+        ("00:15", "fallback", None),
+        ("00:20", "fallback", None),
+    ]
+    m.rollback(app_dir, all_jobs=True, to_legacy=True, ledger_url=ledger)
+    assert (root / "etc" / "crontab").read_bytes() == original
