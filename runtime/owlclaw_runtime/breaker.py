@@ -14,6 +14,7 @@ Transitions are saved with ``LedgerStore.save_breaker`` and also written as mana
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,6 +55,8 @@ class CircuitBreaker:
         # process is known at once, one saved by another worker within ``cache_seconds``.
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[BreakerState, float]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
         self._trial_in_flight: set[str] = set()
         # When the breaker last closed: the window restarts there, so a closed breaker is not
         # re-opened by the very failures that opened it before.
@@ -70,6 +73,11 @@ class CircuitBreaker:
         return state
 
     def check(self, config: CronTriggerConfig, now: datetime) -> BreakerDecision:
+        """Before a run (see :meth:`_check`); one check or record per trigger at a time."""
+        with self._lock(config.event_name):
+            return self._check(config, now)
+
+    def _check(self, config: CronTriggerConfig, now: datetime) -> BreakerDecision:
         """Before a run: closed lets it through, open refuses it until the recovery time has
         passed (then moves to half_open), half_open lets one trial through at a time."""
         name = config.event_name
@@ -91,12 +99,28 @@ class CircuitBreaker:
 
     def abandon_trial(self, event_name: str) -> None:
         """The trial did not run after all (skipped later in the pipeline): free the slot."""
-        self._trial_in_flight.discard(event_name)
+        with self._lock(event_name):
+            self._trial_in_flight.discard(event_name)
+
+    def _lock(self, event_name: str) -> threading.Lock:
+        # The pipeline calls in from worker threads: "is a trial in flight? then I am it" must
+        # be atomic per trigger, or two runs could both become the half-open trial.
+        with self._locks_guard:
+            lock = self._locks.get(event_name)
+            if lock is None:
+                lock = self._locks[event_name] = threading.Lock()
+            return lock
 
     def record(
         self, config: CronTriggerConfig, success: bool, now: datetime, *, trial: bool
     ) -> tuple[str, str] | None:
         """After a counted execution; returns ``(previous, new)`` when the state changed."""
+        with self._lock(config.event_name):
+            return self._record(config, success, now, trial=trial)
+
+    def _record(
+        self, config: CronTriggerConfig, success: bool, now: datetime, *, trial: bool
+    ) -> tuple[str, str] | None:
         name = config.event_name
         current = self.state(name, fresh=trial)
         if trial or current.state == HALF_OPEN:
@@ -119,6 +143,10 @@ class CircuitBreaker:
 
     def reset(self, event_name: str, now: datetime) -> tuple[str, str] | None:
         """Close the breaker by hand (an operator decision); returns the transition if any."""
+        with self._lock(event_name):
+            return self._reset(event_name, now)
+
+    def _reset(self, event_name: str, now: datetime) -> tuple[str, str] | None:
         current = self.state(event_name, fresh=True)
         self._trial_in_flight.discard(event_name)
         if current.state == CLOSED:

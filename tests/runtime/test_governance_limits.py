@@ -471,3 +471,46 @@ async def test_a_run_waiting_to_retry_gives_its_global_slot_back(
     assert order == ["flaky#1", "other", "flaky#2"]
     assert (other.status, flaky_run.status) == (ExecutionStatus.FALLBACK, ExecutionStatus.FALLBACK)
     assert flaky_run.retry_count == 1 and app.pipeline.global_slots.in_use == 0
+
+
+async def test_a_half_open_breaker_lets_exactly_one_trial_through(
+    ledger_store: LedgerStore,
+) -> None:
+    app, clock, _ = new_app(ledger_store)
+    gate = asyncio.Event()
+    failing = {"on": True}
+
+    async def job() -> None:
+        if failing["on"]:
+            raise OSError("down")
+        await gate.wait()
+
+    app.cron_registry.register(
+        "job",
+        "* * * * *",
+        fallback_handler=job,
+        migration_weight=0.0,
+        retry_on_failure=False,
+        breaker_window=1,
+        breaker_threshold=1.0,
+        breaker_recovery_seconds=30,
+    )
+    await app.dispatch("job", scheduled_at=clock())
+    assert ledger_store.get_breaker("job").state == "open"
+    clock.advance(seconds=31)
+    failing["on"] = False
+    tasks = [asyncio.create_task(app.dispatch("job", scheduled_at=clock())) for _ in range(5)]
+    for _ in range(1000):  # the four that are not the trial finish on their own
+        if sum(t.done() for t in tasks) == 4:
+            break
+        await asyncio.sleep(0.01)
+    gate.set()
+    results = [r for (r,) in await asyncio.gather(*tasks)]
+    assert (
+        sorted((r.status.value, r.skip_reason) for r in results)
+        == [
+            ("fallback", None),
+        ]
+        + [("skipped", "breaker_open")] * 4
+    )
+    assert ledger_store.get_breaker("job").state == "closed"
