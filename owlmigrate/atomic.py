@@ -61,11 +61,17 @@ def atomic_write(
     never half written.
     """
     target = Path(path)
+    if target.is_symlink():
+        # Replace the file the link points to, not the link (a root-owned symlink in
+        # /etc/cron.d must stay a symlink: Debian's cron checks what it is).
+        target = target.resolve()
     directory = target.parent
     directory.mkdir(parents=True, exist_ok=True)
     old = None
     with contextlib.suppress(FileNotFoundError):
         old = target.stat()
+    # The temporary name starts with a dot: Debian's cron ignores cron.d names with dots and
+    # cronie skips names starting with one, so no daemon ever loads a half-made file.
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".owlmigrate-tmp", dir=directory
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -180,7 +179,9 @@ def cutover(
                             "shadow": False,
                             "source": str(path),
                             "marker": marker(name).decode(),
-                            "line_b64": base64.b64encode(original_line).decode(),
+                            # a hash, not the line: the journal may live in a shared
+                            # database and the line may hold secrets (the backup has it)
+                            "line_sha256": sha256_bytes(original_line),
                             "backup": str(backup),
                             "backup_sha256": sha256_bytes(data),
                         },

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -43,14 +42,14 @@ from owlmigrate.rewrite.crontab_edit import (
 def _restored_bytes(app: AppDir, store: LedgerStore, name: str, path: Path) -> bytes:
     """The crontab with ``name``'s marker removed; a missing file comes back from its backup."""
     cut = _last_done(store, name, "cutover")
-    original_line = base64.b64decode(cut.to_state["line_b64"]) if cut else None
+    line_sha = cut.to_state.get("line_sha256") if cut else None
     if not path.exists():
         digest = cut.to_state.get("backup_sha256") if cut else None
         backup = find_backup(app.backups, digest) if digest else None
         if backup is None:
             raise FindingError("the crontab file is gone and no backup of it is kept", path=path)
-        return restore_lines(backup.read_bytes(), name, original_line, path=str(path))
-    return restore_lines(path.read_bytes(), name, original_line, path=str(path))
+        return restore_lines(backup.read_bytes(), name, original_sha256=line_sha, path=str(path))
+    return restore_lines(path.read_bytes(), name, original_sha256=line_sha, path=str(path))
 
 
 def rollback(
@@ -124,7 +123,7 @@ def _to_legacy(
             else restore_lines(
                 current,
                 name,
-                base64.b64decode(cut.to_state["line_b64"]) if cut else None,
+                original_sha256=cut.to_state.get("line_sha256") if cut else None,
                 path=str(path),
             )
         )

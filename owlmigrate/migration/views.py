@@ -35,8 +35,6 @@ def history(
     for entry in rows:
         item = asdict(entry)
         item["at"] = entry.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for key in ("from_state", "to_state"):
-            item[key] = {k: v for k, v in item[key].items() if k not in ("line_b64",)}
         out.append(item)
     return out
 

@@ -14,6 +14,7 @@ physical lines (busybox joins lines ending in ``\\``) gets the marker on each of
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -104,9 +105,15 @@ def is_disabled(data: bytes, name: str) -> bool:
 
 
 def restore_lines(
-    data: bytes, name: str, original: bytes | None = None, *, path: str = "<crontab>"
+    data: bytes,
+    name: str,
+    original: bytes | None = None,
+    *,
+    original_sha256: str | None = None,
+    path: str = "<crontab>",
 ) -> bytes:
-    """Remove ``name``'s markers; with ``original``, check the freed lines equal it byte for byte.
+    """Remove ``name``'s markers; with ``original`` (or its SHA-256), check the freed lines
+    equal it byte for byte.
 
     Idempotent: a file without the marker is returned unchanged.
     """
@@ -115,7 +122,9 @@ def restore_lines(
     if not spans:
         return data
     freed = b"".join(data[s + len(tag) : e] for s, e in spans)
-    if original is not None and freed != original:
+    if (original is not None and freed != original) or (
+        original_sha256 is not None and hashlib.sha256(freed).hexdigest() != original_sha256
+    ):
         raise CrontabEditError(
             f"the disabled line of {name!r} was edited since cutover; refusing to restore it",
             path=path,

@@ -138,3 +138,15 @@ def test_disable_then_restore_is_the_identity_and_touches_only_chosen_lines(
     for i in chosen:
         after = restore_lines(after, f"job{i}", text[offsets[i][0] : offsets[i][1]])
     assert after == text
+
+
+def test_restore_checks_the_freed_line_against_a_hash() -> None:
+    import hashlib
+
+    start, end = _span(CRONTAB, b"30 2")
+    line = CRONTAB[start:end]
+    after = disable_lines(CRONTAB, [LineEdit("backup", start, end, line)])
+    digest = hashlib.sha256(line).hexdigest()
+    assert restore_lines(after, "backup", original_sha256=digest) == CRONTAB
+    with pytest.raises(CrontabEditError, match="edited since cutover"):
+        restore_lines(after.replace(b"backup.sh", b"other.sh"), "backup", original_sha256=digest)

@@ -394,3 +394,15 @@ def test_rollback_to_legacy_of_live_jobs_waits_for_the_switch_window(
     m.cutover(app, [BACKUP], ledger_url=ledger_url)
     result = m.rollback(app, [BACKUP], to_legacy=True, ledger_url=ledger_url)
     assert (calls, result.waited_seconds) == (["wait"], 3.0)
+
+
+def test_a_symlinked_crontab_stays_a_symlink(app: Path, tmp_path: Path, ledger_url: str) -> None:
+    path = tmp_path / "host/etc/crontab"
+    real = tmp_path / "host/etc/crontab.real"
+    path.rename(real)
+    path.symlink_to(real.name)
+    m.cutover(app, [BACKUP], ledger_url=ledger_url)
+    assert path.is_symlink()
+    assert b"#owlmigrate:etc_crontab_3: " in real.read_bytes()
+    m.rollback(app, [BACKUP], to_legacy=True, ledger_url=ledger_url)
+    assert path.is_symlink() and real.read_bytes() == ORIGINAL
