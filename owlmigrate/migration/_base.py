@@ -66,7 +66,8 @@ class AppDir:
         directory = Path(path)
         manifest = read_manifest(directory)
         if manifest is None:
-            raise UsageError(
+            # exit 1 like every command that takes --app (status, trigger, run)
+            raise FindingError(
                 f"{MANIFEST_NAME} is missing or unreadable (not a generated app directory; "
                 "run `owlmigrate generate PLAN -o DIR` first)",
                 path=directory,

@@ -158,9 +158,9 @@ def test_usage_errors_exit_2(app: str, env: dict[str, str], args: list[str], mes
     assert (result.exit_code, result.stderr) == (2, message)
 
 
-def test_commands_outside_an_app_directory_exit_2(tmp_path: Path, env: dict[str, str]) -> None:
+def test_commands_outside_an_app_directory_exit_1(tmp_path: Path, env: dict[str, str]) -> None:
     result = invoke(["history", "--app", str(tmp_path)], env)
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "owlmigrate.json is missing or unreadable" in result.stderr
 
 

@@ -161,7 +161,7 @@ def test_usage_errors(app: Path, ledger_url: str) -> None:
         m.cutover(app, ledger_url=ledger_url)
     with pytest.raises(UsageError, match="not both"):
         m.cutover(app, [BACKUP], all_jobs=True, ledger_url=ledger_url)
-    with pytest.raises(UsageError, match=r"owlmigrate\.json is missing"):
+    with pytest.raises(FindingError, match=r"owlmigrate\.json is missing"):
         m.cutover(app / "nowhere", [BACKUP], ledger_url=ledger_url)
 
 
