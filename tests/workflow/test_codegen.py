@@ -421,3 +421,52 @@ def test_generated_module_is_ruff_clean_for_hostile_text(tmp_path: Path) -> None
     target.write_bytes(rendering.files[MODULE_NAME])
     done = _ruff(target)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+LINE_PIECES = [
+    *"ab '\"\\%{}#$`;()&|<>",
+    "{{",
+    "}}",
+    "{%",
+    "%}",
+    "'''",
+    '"""',
+    "\\%",
+    "é",
+    "__import__('os').system('x')",
+    "\\n",
+    "\t",
+]
+LINE_TEXT = st.lists(st.sampled_from(LINE_PIECES), min_size=1, max_size=25).map("".join)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(command=LINE_TEXT.filter(lambda c: c.strip() and not c.lstrip().startswith("#")))
+def test_hostile_crontab_lines_go_through_the_generate_verb_and_import(command: str) -> None:
+    """Real crontab bytes → real parser → generate (files, journal) → import the app."""
+    import sys as _sys
+
+    from workflow_plans import plan_for
+
+    from owlmigrate import migration as m
+
+    line = f"0 1 * * * root {command}\n".encode()
+    with tempfile.TemporaryDirectory() as directory:
+        base = Path(directory)
+        plan = plan_for(base / "host", {"etc/crontab": line})
+        jobs = [j for j in plan.jobs if j.kind == "cron" and j.enabled]
+        plan.dump(base / "plan.json")
+        result = m.generate(
+            base / "plan.json", base / "app", ledger_url=f"sqlite:///{base / 'l.db'}"
+        )
+        if not jobs or not jobs[0].command.strip():
+            assert result.triggers == []
+            return
+        app = load_app(base / "app")
+        try:
+            [config] = app.cron_registry.list_triggers()
+            module = _sys.modules[config.fallback_handler.__module__]
+            [legacy] = [v for v in vars(module).values() if isinstance(v, LegacyCommand)]
+            assert (legacy.command, legacy.stdin) == (jobs[0].command, jobs[0].stdin)
+        finally:
+            app.close()
