@@ -80,6 +80,25 @@ class PrioritySemaphore:
             self.release()
 
 
+class SlotHold:
+    """One run's hold on a :class:`PrioritySemaphore` slot, which it may give back (during a
+    retry backoff) and take again; ``release`` is a no-op when the slot is not held."""
+
+    def __init__(self, semaphore: PrioritySemaphore, priority: int) -> None:
+        self._semaphore = semaphore
+        self._priority = priority
+        self.held = False
+
+    async def acquire(self) -> None:
+        await self._semaphore.acquire(self._priority)
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self._semaphore.release()
+
+
 class TriggerSlots:
     """Per-trigger limit on concurrent executions (``max_concurrency``; 0 means unlimited) with
     the trigger's overlap policy: ``skip`` refuses, ``queue`` waits, ``allow`` ignores the limit."""

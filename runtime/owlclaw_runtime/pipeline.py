@@ -29,8 +29,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from owlclaw_runtime.agent.base import AgentResult
+from owlclaw_runtime.agent.loading import normalize_agent_result
 from owlclaw_runtime.breaker import CircuitBreaker
-from owlclaw_runtime.concurrency import PrioritySemaphore, TriggerSlots
+from owlclaw_runtime.concurrency import PrioritySemaphore, SlotHold, TriggerSlots
 from owlclaw_runtime.governance import CronGovernance
 from owlclaw_runtime.ledger.base import LedgerError, TriggerState
 from owlclaw_runtime.redact import redact
@@ -79,24 +80,6 @@ class _AgentSkipped(Exception):
         self.reason = reason
 
 
-class _GlobalSlot:
-    """One run's hold on a global slot, which it may give back and take again."""
-
-    def __init__(self, semaphore: PrioritySemaphore, priority: int) -> None:
-        self._semaphore = semaphore
-        self._priority = priority
-        self.held = False
-
-    async def acquire(self) -> None:
-        await self._semaphore.acquire(self._priority)
-        self.held = True
-
-    def release(self) -> None:
-        if self.held:
-            self.held = False
-            self._semaphore.release()
-
-
 @dataclass(frozen=True)
 class EffectiveState:
     """A trigger's configuration with the ledger's durable overrides applied."""
@@ -116,32 +99,6 @@ def effective_state(config: CronTriggerConfig, state: TriggerState | None) -> Ef
             config.migration_weight if state.migration_weight is None else state.migration_weight
         ),
         shadow=config.shadow if state.shadow is None else state.shadow,
-    )
-
-
-def normalize_agent_result(result: Any) -> AgentResult:
-    """Accept an :class:`AgentResult` or OwlClaw's plain dict (``status`` completed, failed or
-    skipped; ``run_id``; ``tool_calls_total``; ``error`` or ``reason``)."""
-    if isinstance(result, AgentResult):
-        return result
-    if not isinstance(result, dict):
-        raise TypeError(f"agent returned {type(result).__name__}, expected AgentResult or dict")
-    status = str(result.get("status", "completed")).lower()
-    if status in ("success", "succeeded", "ok"):
-        status = "completed"
-    if status not in ("completed", "failed", "skipped"):
-        status = "failed"
-    cost = result.get("cost_usd", result.get("estimated_cost", 0.0)) or 0.0
-    return AgentResult(
-        run_id=str(result.get("run_id") or ""),
-        status=status,  # type: ignore[arg-type]
-        llm_calls=int(result.get("llm_calls", result.get("tool_calls_total", 0)) or 0),
-        tokens_in=int(result.get("tokens_in", 0) or 0),
-        tokens_out=int(result.get("tokens_out", 0) or 0),
-        cost_usd=float(cost),
-        output=result.get("final_response") or result.get("output"),
-        error=result.get("error") or result.get("reason"),
-        details={k: v for k, v in result.items() if k not in ("status", "run_id")},
     )
 
 
@@ -439,7 +396,7 @@ class Pipeline:
             }
         if not gov.allowed:
             return await self._skip(config, execution, gov.skip_reason or "governance")
-        slot = _GlobalSlot(self._global, config.priority)
+        slot = SlotHold(self._global, config.priority)
         try:
             await slot.acquire()
             return await self._execute(
@@ -471,7 +428,7 @@ class Pipeline:
         state: EffectiveState,
         trial: bool,
         raise_on_failure: bool,
-        slot: _GlobalSlot,
+        slot: SlotHold,
     ) -> CronExecution:
         app = self._app
         agent = app.agent
@@ -558,7 +515,7 @@ class Pipeline:
         execution: CronExecution,
         use_agent: bool,
         raise_on_failure: bool,
-        slot: _GlobalSlot,
+        slot: SlotHold,
     ) -> None:
         """Attempt, and on failure retry with backoff until the strategy says stop. The global
         slot is given back during the backoff, so a failing job waiting minutes to retry does
