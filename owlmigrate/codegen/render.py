@@ -154,12 +154,10 @@ def runtime_dialects() -> tuple[str, ...]:
 
 
 def _schedule_problem(job: JobView) -> str | None:
+    from owlclaw_runtime.schedule import parse
+
     expression = str(job.get("schedule", ""))
     dialect = str(job.get("dialect", "debian"))
-    try:
-        from owlclaw_runtime.schedule import parse
-    except ImportError:  # the cron model is a sibling package; without it nothing can run
-        return "the runtime cron model (owlclaw_runtime.schedule) is not installed"
     try:
         parse(expression, dialect=dialect)
     except Exception as exc:  # CronSyntaxError and friends: the daemon rejects the line
@@ -182,7 +180,7 @@ def why_not(job: JobView, sources: Mapping[str, Mapping[str, Any]]) -> str | Non
     if source is not None and source.get("runs") is False:
         return f"the daemon ignores its source ({source.get('reason') or 'not loaded'})"
     env = job.get("env", {}) or {}
-    if (
+    if job.get("random_delay") or (
         isinstance(env, Mapping)
         and "RANDOM_DELAY" in env
         and str(job.get("dialect")).startswith("cronie")
@@ -197,16 +195,19 @@ def why_not(job: JobView, sources: Mapping[str, Mapping[str, Any]]) -> str | Non
 
 
 def overlap_settings(command: str) -> dict[str, Any]:
-    """Concurrency from the job's own overlap guard: ``flock -n``/``run-one`` skip a run while one
-    is going; a blocking ``flock`` queues it; without a guard cron lets runs overlap."""
+    """Concurrency from the job's own overlap guard. ``flock -n`` and ``run-one`` give up at once
+    while a run holds the lock, so the trigger skips (``max_concurrency=1``, ``"skip"``); a
+    blocking ``flock`` waits, so it queues. ``flock -w N`` waits N seconds and then gives up,
+    which neither policy reproduces, so its own ``flock`` (still in the command) decides and the
+    trigger lets runs overlap, as cron does for every job without a guard."""
     match = _FLOCK.search(command)
     if match:
-        opts = match.group("opts")
-        nonblocking = re.search(
-            r"(?:^|\s)-(?:[a-zA-Z]*n[a-zA-Z]*|-nonblock|w|-wait|-timeout)\b", " " + opts
-        )
-        policy = "skip" if nonblocking else "queue"
-        return {"max_concurrency": 1, "overlap_policy": policy}
+        options = match.group("opts").split()
+        if any(o == "--nonblock" or re.fullmatch(r"-[a-zA-Z]*n[a-zA-Z]*", o) for o in options):
+            return {"max_concurrency": 1, "overlap_policy": "skip"}
+        if any(o in ("--wait", "--timeout") or re.fullmatch(r"-[a-zA-Z]*w\d*", o) for o in options):
+            return {"overlap_policy": "allow"}
+        return {"max_concurrency": 1, "overlap_policy": "queue"}
     if _RUN_ONE.search(command):
         return {"max_concurrency": 1, "overlap_policy": "skip"}
     return {"overlap_policy": "allow"}

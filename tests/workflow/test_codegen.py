@@ -147,7 +147,9 @@ def test_cron_tz_jobs_keep_the_daemon_zone() -> None:
     [
         ("flock -n /var/lock/x php a.php", {"max_concurrency": 1, "overlap_policy": "skip"}),
         ("/usr/bin/flock -xn /l cmd", {"max_concurrency": 1, "overlap_policy": "skip"}),
-        ("flock -w 10 /l cmd", {"max_concurrency": 1, "overlap_policy": "skip"}),
+        ("flock -w 10 /l cmd", {"overlap_policy": "allow"}),
+        ("flock --nonblock /l cmd", {"max_concurrency": 1, "overlap_policy": "skip"}),
+        ("flock -x -w5 /l cmd", {"overlap_policy": "allow"}),
         ("flock /l cmd", {"max_concurrency": 1, "overlap_policy": "queue"}),
         ("run-one ./sync", {"max_concurrency": 1, "overlap_policy": "skip"}),
         ("./sync", {"overlap_policy": "allow"}),
@@ -183,6 +185,7 @@ def test_focus_comes_from_the_analysis_or_the_command(
         ({"kind": "anacron"}, "anacron jobs run from timestamps"),
         ({"enabled": False}, "commented out"),
         ({"dialect": "cronie", "env": {"RANDOM_DELAY": "10"}}, "RANDOM_DELAY"),
+        ({"dialect": "cronie", "random_delay": 15}, "RANDOM_DELAY"),
         ({"schedule": "0~30 * * * *", "dialect": "cronie-head"}, "random '~' ranges"),
         ({"schedule": "61 * * * *"}, "the daemon rejects this schedule"),
     ],
