@@ -33,6 +33,7 @@ import selectors
 import signal
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -208,6 +209,35 @@ async def _exited(proc: asyncio.subprocess.Process) -> None:
     considers the job done when its shell exits."""
     while proc.returncode is None:
         await asyncio.sleep(0.02)
+
+
+def _drain_in_background(fd: int) -> None:
+    """Read a pipe to EOF in a daemon thread, discarding the data, through a duplicate of ``fd``
+    (the caller closes its own). Used when the job's shell has exited but a background
+    grandchild still writes to the shared output pipe."""
+    try:
+        dup = os.dup(fd)
+    except OSError:
+        return
+    os.set_blocking(dup, True)
+
+    def drain() -> None:
+        try:
+            while os.read(dup, 65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(dup)
+
+    threading.Thread(target=drain, name="legacy-output-drain", daemon=True).start()
+
+
+def _stdout_fileno(proc: asyncio.subprocess.Process) -> int | None:
+    transport = getattr(proc, "_transport", None)
+    pipe = transport.get_pipe_transport(1) if transport is not None else None
+    handle = pipe.get_extra_info("pipe") if pipe is not None else None
+    return handle.fileno() if handle is not None else None
 
 
 def _close_transport(proc: asyncio.subprocess.Process) -> None:
@@ -397,7 +427,10 @@ class LegacyCommand:
                 if proc.poll() is not None:
                     exited_at = exited_at or now
                     if now - exited_at > _DRAIN_SECONDS:
-                        break  # a background grandchild holds the pipe: do not wait for it
+                        # A background grandchild holds the pipe: do not wait for it, but keep
+                        # its output flowing (cron reads to EOF; a closed pipe would SIGPIPE it).
+                        _drain_in_background(proc.stdout.fileno())
+                        break
                 elif limit is not None and now - started >= limit:
                     timed_out = True
                     self._terminate_sync(proc)
@@ -492,9 +525,14 @@ class LegacyCommand:
         finally:
             if proc.returncode is None:  # cancelled: kill the group before giving up
                 await asyncio.shield(self._terminate_async(proc))
+            lingering = not reader.done()  # a background grandchild still holds the pipe
             for task in (reader, writer):
                 task.cancel()
             await asyncio.gather(reader, writer, return_exceptions=True)
+            pipe = _stdout_fileno(proc) if lingering else None
+            if pipe is not None:
+                # keep its output flowing, as cron does (a closed pipe would SIGPIPE it)
+                _drain_in_background(pipe)
             _close_transport(proc)
         assert proc.returncode is not None
         code, sig = _exit_code(proc.returncode)

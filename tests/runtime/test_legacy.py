@@ -339,6 +339,21 @@ def test_a_background_grandchild_does_not_hold_up_completion(runner: Runner) -> 
     assert time.monotonic() - started < 5
 
 
+def test_a_background_grandchild_keeps_writing_after_the_shell_exits(
+    runner: Runner, tmp_path: Path
+) -> None:
+    # cron reads the job's output to EOF, so a background writer is not killed by SIGPIPE
+    marker = tmp_path / "finished"
+    command = LegacyCommand(
+        f"(sleep 0.5; echo late; sleep 0.3; echo late again; touch {marker}) & echo done"
+    )
+    assert runner(command).output_tail == "done\n"
+    deadline = time.monotonic() + 10
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists()
+
+
 # -- output and exit codes --
 
 
