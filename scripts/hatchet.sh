@@ -167,6 +167,9 @@ ENV
 
 cmd_up() {
   mkdir -p "$STATE/static" "$STATE/config"
+  # Two `up`s at once (make test and a benchmark) must not start two engines.
+  exec 9>"$STATE/up.lock"
+  flock 9
   [ -f "$STATE/static/index.html" ] || : >"$STATE/static/index.html"
   engine_env
   if pid_alive && engine_ready && [ -s "$STATE/env" ]; then
