@@ -189,7 +189,7 @@ cmd_up() {
       >>"$STATE/quickstart.log" 2>&1 || { tail -n 20 "$STATE/quickstart.log" >&2; exit 1; }
     log "starting hatchet-lite (gRPC 127.0.0.1:$GRPC_PORT, REST 127.0.0.1:$API_PORT)"
     # setsid: own process group, so `down` stops the engine and nothing else.
-    setsid "$BIN/hatchet-lite" --config "$STATE/config" >>"$STATE/lite.log" 2>&1 </dev/null &
+    setsid "$BIN/hatchet-lite" --config "$STATE/config" >>"$STATE/lite.log" 2>&1 </dev/null 9>&- &
     echo $! >"$STATE/lite.pid"
     wait_ready
   fi
