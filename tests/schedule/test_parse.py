@@ -187,3 +187,11 @@ def test_wrong_field_count_and_unknown_dialect() -> None:
         parse("0 0 * * *", "fcron")
     with pytest.raises(CronSyntaxError):
         parse("", "debian")
+
+
+def test_debian_checks_both_ends_of_a_range() -> None:
+    # Debian's sane-values check: 50-70/30 would only ever set 50, but 70 is outside the field.
+    for expr in ("50-70/30 * * * *", "70-3 * * * *", "5-64/30 * * * *"):
+        with pytest.raises(CronSyntaxError):
+            parse(expr, "debian")
+    assert parse("50-70/30 * * * *", "cronie").minute == {50}  # cronie checks visited values only

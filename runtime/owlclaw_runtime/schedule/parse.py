@@ -603,6 +603,11 @@ def _debian_range(
         step, pos = _debian_number(s, pos, 0, None, term)
         if step <= 0:
             raise _FieldError("step must be a positive number", pos - 1, term)
+    # Debian's "Explicitly check for sane values" (e.g. 5-64/30): both ends of a range must be
+    # inside the field even when the step would never reach the second one.
+    for end in (lo, hi):
+        if end < low or end > high:
+            raise _FieldError(f"{end} is out of range {low}-{high}", start, term)
     _set_range(bits, lo, hi, step, low, high, start, term)
     return pos
 
