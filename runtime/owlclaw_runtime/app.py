@@ -360,7 +360,8 @@ class OwlClawApp:
             self.close()
 
     def close(self) -> None:
-        """Close the ledger if this app opened it."""
+        """Release the pipeline's threads and close the ledger if this app opened it."""
+        self.pipeline.close()
         if self._ledger is not None and self._owns_ledger:
             self._ledger.close()
             self._ledger = None

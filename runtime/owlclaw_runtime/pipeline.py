@@ -17,6 +17,7 @@ What it does differently from OwlClaw's ``_run_cron`` (reference/owlclaw.md sect
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -24,6 +25,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("owlclaw_runtime.pipeline")
 _T = TypeVar("_T")
+#: threads for ledger calls (SQLite serialises writers; a few threads keep reads flowing)
+LEDGER_THREADS = 6
 
 _TRACEBACK_LIMIT = 8000
 _COUNTED = [s.value for s in ExecutionStatus if s.counts_as_execution]
@@ -148,6 +152,8 @@ class Pipeline:
         self._inflight = 0
         self._running = 0  # executions past every gate and running now
         self._warned_no_agent: set[str] = set()
+        self._ledger_pool: ThreadPoolExecutor | None = None
+        self._job_pool: ThreadPoolExecutor | None = None
         #: waits between attempts to write a terminal row while the database fails
         self.commit_retry_delays: tuple[float, ...] = (0.2, 1.0, 3.0)
         self._governance: CronGovernance | None = None
@@ -155,9 +161,37 @@ class Pipeline:
     # -- wiring -------------------------------------------------------------------------
     async def _db(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
         """Run a (synchronous, thread-safe) ledger call off the event loop, so firing and other
-        runs never wait on the database. (Measured: the default thread pool beats one
-        dedicated ledger thread about threefold on SQLite with 1,000 runs in flight.)"""
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        runs never wait on the database.
+
+        The ledger has threads of its own: on the shared default pool, a few long synchronous
+        jobs would take every thread and no run could record anything. (Measured: several
+        threads beat a single one about threefold on SQLite with 1,000 runs in flight.)"""
+        if self._ledger_pool is None:
+            self._ledger_pool = ThreadPoolExecutor(
+                max_workers=LEDGER_THREADS, thread_name_prefix="owlclaw-ledger"
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._ledger_pool, functools.partial(fn, *args, **kwargs))
+
+    async def _in_job_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a synchronous fallback in a thread of its own pool, sized ``max_concurrent`` so
+        that as many sync jobs can run at once as the global limit allows."""
+        if self._job_pool is None:
+            self._job_pool = ThreadPoolExecutor(
+                max_workers=self._app.max_concurrent, thread_name_prefix="owlclaw-job"
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._job_pool, functools.partial(fn, *args))
+
+    def close(self) -> None:
+        """Release the pipeline's threads (a later run creates them again). A synchronous job
+        still running after its timeout is not waited for: threads cannot be killed."""
+        ledger_pool, self._ledger_pool = self._ledger_pool, None
+        job_pool, self._job_pool = self._job_pool, None
+        if ledger_pool is not None:
+            ledger_pool.shutdown(wait=True)
+        if job_pool is not None:
+            job_pool.shutdown(wait=False, cancel_futures=True)
 
     async def _commit(self, execution: CronExecution) -> None:
         """Write a run's terminal row, retrying a failing database a few times: the job has
@@ -673,7 +707,7 @@ class Pipeline:
                 # A sync fallback runs in a thread so the loop keeps firing other triggers. On
                 # timeout the thread cannot be killed; LegacyCommand enforces its own timeout
                 # on the child process.
-                result = await self._with_timeout(asyncio.to_thread(fn, *args), config)
+                result = await self._with_timeout(self._in_job_thread(fn, *args), config)
                 if inspect.isawaitable(result):
                     result = await self._with_timeout(result, config)
         except Exception as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -514,3 +515,45 @@ async def test_a_half_open_breaker_lets_exactly_one_trial_through(
         + [("skipped", "breaker_open")] * 4
     )
     assert ledger_store.get_breaker("job").state == "closed"
+
+
+async def test_sync_jobs_run_up_to_max_concurrent_and_never_starve_the_ledger(
+    ledger_store: LedgerStore,
+) -> None:
+    # 10 blocking sync jobs at once: more than the default thread pool has threads
+    app, clock, _ = new_app(ledger_store, max_concurrent=11)
+    barrier = threading.Barrier(10, timeout=10)
+    release = threading.Event()
+
+    all_running = threading.Event()
+
+    def blocking() -> None:
+        barrier.wait()  # passes only when all ten run at the same time
+        all_running.set()
+        release.wait(10)
+
+    for i in range(10):
+        app.cron_registry.register(
+            f"sync{i}", "* * * * *", fallback_handler=blocking, migration_weight=0.0
+        )
+    app.cron_registry.register(
+        "quick", "* * * * *", fallback_handler=lambda: None, migration_weight=0.0
+    )
+    try:
+        blocked = [
+            asyncio.create_task(app.dispatch(f"sync{i}", scheduled_at=clock())) for i in range(10)
+        ]
+        for _ in range(1000):
+            if all_running.is_set() or barrier.broken:
+                break
+            await asyncio.sleep(0.01)
+        assert all_running.is_set()
+        # with every job thread busy, another run still records its rows
+        (quick,) = await asyncio.wait_for(app.dispatch("quick", scheduled_at=clock()), 10)
+        assert quick.status == ExecutionStatus.FALLBACK
+        release.set()
+        results = [r for (r,) in await asyncio.gather(*blocked)]
+        assert [r.status for r in results] == [ExecutionStatus.FALLBACK] * 10
+    finally:
+        release.set()
+        app.close()
