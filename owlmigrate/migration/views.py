@@ -61,6 +61,7 @@ def stages_from(
     for name in app.jobs:
         state = state_of(states, name)
         trigger = store.get_trigger_state(name, tenant_id=tenant_id)
+        stats = store.stats(name, tenant_id=tenant_id)
         out[name] = {
             "stage": state.stage if state.stage != "not generated" else "generated",
             "migration_weight": state.weight,
@@ -68,5 +69,10 @@ def stages_from(
             "shadow": trigger.shadow if trigger.shadow is not None else state.shadow,
             "paused": trigger.paused,
             "pending": [e.action for e in state.pending],
+            # over every weight; `owlmigrate report` splits them per weight step
+            "success_rates": {
+                "agent": stats.agent.success_rate,
+                "fallback": stats.fallback.success_rate,
+            },
         }
     return out

@@ -173,6 +173,8 @@ def test_status_shows_the_migration_stage(app: str, env: dict[str, str]) -> None
     before = json.loads(invoke(["status", "--app", app, "--json"], env).output)
     assert before["triggers"][0]["migration"]["stage"] == "generated"
     invoke(["cutover", "--all", "--app", app], env)
+    # the fallback really runs the legacy line, which does not exist on this machine
+    assert invoke(["trigger", JOB, "--app", app], env).exit_code == 1
     invoke(["step", JOB, "--to", "0.25", "--force", "--app", app], env)
     [trigger] = json.loads(invoke(["status", "--app", app, "--json"], env).output)["triggers"]
     assert trigger["migration"] == {
@@ -182,6 +184,7 @@ def test_status_shows_the_migration_stage(app: str, env: dict[str, str]) -> None
         "shadow": False,
         "paused": False,
         "pending": [],
+        "success_rates": {"agent": None, "fallback": 0.0},
     }
     assert trigger["migration_weight"] == 0.25
     text = invoke(["status", "--app", app], env).output
