@@ -301,7 +301,14 @@ class LegacyCommand:
 
     def _account(self) -> pwd.struct_passwd:
         if self.user is None:
-            return pwd.getpwuid(os.geteuid())
+            try:
+                return pwd.getpwuid(os.geteuid())
+            except KeyError:
+                raise ConfigurationError(
+                    f"the runtime's user id {os.geteuid()} has no passwd entry; cron needs one "
+                    "(HOME, LOGNAME): name the crontab's user",
+                    field="user",
+                ) from None
         try:
             return pwd.getpwnam(self.user)
         except KeyError:

@@ -534,3 +534,12 @@ def test_a_non_root_runtime_runs_its_own_users_job(test_account: pwd.struct_pass
         lambda: LegacyCommand("id -u", user=TEST_USER).run().output_tail,
     )
     assert report == {"ok": True, "value": repr(f"{test_account.pw_uid}\n")}
+
+
+def test_a_runtime_user_without_passwd_entry_is_refused(test_account: pwd.struct_passwd) -> None:
+    uid = 54_321
+    with pytest.raises(KeyError):
+        pwd.getpwuid(uid)
+    report = _as_user(uid, uid, lambda: LegacyCommand("true").run())
+    assert report["ok"] is False and report["type"] == "ConfigurationError"
+    assert f"user id {uid} has no passwd entry" in str(report["message"])
