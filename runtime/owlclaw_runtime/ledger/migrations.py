@@ -104,10 +104,13 @@ def _v2(conn: Connection) -> None:
             succeeded=ex.c.status.in_(s.SUCCESS_STATUSES),
         )
     )
-    # The usage index starts with the same three columns, so the old one is redundant.
+    # The usage index starts with the same three columns, so the old one is redundant; the
+    # tenant-wide history index gains id, the tie-breaker of ORDER BY triggered_at DESC, id DESC.
     conn.execute(sa.text("DROP INDEX ix_owlclaw_exec_tenant_event_triggered"))
+    conn.execute(sa.text("DROP INDEX ix_owlclaw_exec_tenant_triggered"))
     for index in ex.indexes:
         if index.name in (
+            "ix_owlclaw_exec_tenant_triggered",
             "ix_owlclaw_exec_usage",
             "ix_owlclaw_exec_outcomes",
             "ix_owlclaw_exec_success",

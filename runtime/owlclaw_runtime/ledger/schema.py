@@ -113,7 +113,7 @@ executions = sa.Table(
     sa.Column("counted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("succeeded", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("tenant_id", "execution_id", name="uq_owlclaw_exec_tenant_execution"),
-    sa.Index("ix_owlclaw_exec_tenant_triggered", "tenant_id", "triggered_at"),
+    sa.Index("ix_owlclaw_exec_tenant_triggered", "tenant_id", "triggered_at", "id"),
     # version 2: covering indexes for the per-run governance queries
     sa.Index(
         "ix_owlclaw_exec_usage", "tenant_id", "event_name", "triggered_at", "status", "cost_usd"

@@ -465,8 +465,15 @@ class SqlLedgerStore(LedgerStore):
             query = query.where(ex.c.event_name == event_name)
         if statuses is not None:
             query = query.where(ex.c.status.in_([_status(v) for v in statuses]))
-        query = query.order_by(ex.c.triggered_at.desc().nulls_last(), ex.c.id.desc()).limit(limit)
-        return [_execution_from_row(r) for r in self._maps(query)]
+        # Timed rows in index order (…, triggered_at, id) backwards, then the rare rows without
+        # triggered_at. One "NULLS LAST" ORDER BY would make PostgreSQL sort every row of the
+        # tenant (its backward index scan puts NULLs first).
+        timed = query.where(ex.c.triggered_at.is_not(None))
+        rows = self._maps(timed.order_by(ex.c.triggered_at.desc(), ex.c.id.desc()).limit(limit))
+        if len(rows) < limit:
+            untimed = query.where(ex.c.triggered_at.is_(None)).order_by(ex.c.id.desc())
+            rows += self._maps(untimed.limit(limit - len(rows)))
+        return [_execution_from_row(r) for r in rows]
 
     def stats(
         self,
