@@ -61,9 +61,9 @@ def read_host_lines(plan: Mapping[str, Any]) -> HostLines:
     root = host.get("root")
     sources = {str(s.get("path")): s for s in plan.get("sources", []) or []}
     out = HostLines()
-    parsed: dict[str, tuple[list[CrontabLine], str] | None] = {}
+    parsed: dict[str, tuple[list[CrontabLine], str, str] | None] = {}
 
-    def load(rel: str, dialect: str) -> tuple[list[CrontabLine], str] | None:
+    def load(rel: str, dialect: str) -> tuple[list[CrontabLine], str, str] | None:
         if rel in parsed:
             return parsed[rel]
         source = sources.get(rel, {})
@@ -88,7 +88,7 @@ def read_host_lines(plan: Mapping[str, Any]) -> HostLines:
         except ValueError:
             parsed[rel] = None
             return None
-        parsed[rel] = (f.lines, sha256_bytes(original))
+        parsed[rel] = (f.lines, sha256_bytes(original), sha256_bytes(data))
         return parsed[rel]
 
     for raw in plan.get("jobs", []) or []:
@@ -109,12 +109,17 @@ def read_host_lines(plan: Mapping[str, Any]) -> HostLines:
         if loaded is None:
             out.stale[str(raw["id"])] = f"its source {rel} cannot be read"
             continue
-        lines, digest = loaded
-        if raw.get("source_sha256") and raw["source_sha256"] != digest:
+        lines, digest, marked_digest = loaded
+        # A plan scanned after a cutover hashed the file with our markers in it; markers are
+        # prefixes, so line numbers are the same in both and the line is found by number. Spans
+        # and hashes in the manifest are always those of the marker-free file.
+        if raw.get("source_sha256") and raw["source_sha256"] not in (digest, marked_digest):
             out.stale[str(raw["id"])] = f"{rel} changed since the scan (rescan, then generate)"
             continue
+        number = raw.get("line")
         for line in lines:
-            if line.start == int(span[0]) and line.command is not None:
+            found = line.number == number if number else line.start == int(span[0])
+            if found and line.command is not None:
                 out.jobs[str(raw["id"])] = _real(line, digest)
                 break
     return out

@@ -350,7 +350,8 @@ def _trigger(job: JobView, weight: float, shadow: bool, names: set[str]) -> Trig
     source = job.raw.get("source")
     line = job.raw.get("line")
     where = f"{source}:{line}" if source is not None else job.id
-    span = job.raw.get("span")
+    span = [real.start, real.end] if real is not None else job.raw.get("span")
+    source_sha256 = real.sha256 if real is not None else job.raw.get("source_sha256")
     return Trigger(
         job_id=job.id,
         func=Code(func),
@@ -360,12 +361,13 @@ def _trigger(job: JobView, weight: float, shadow: bool, names: set[str]) -> Trig
         source=None if source is None else str(source),
         line=None if line is None else int(line),
         span=None if span is None else [int(span[0]), int(span[1])],
-        source_sha256=job.raw.get("source_sha256"),
+        source_sha256=source_sha256,
         focus=focus,
         cron=cron,
         legacy=legacy,
         comment=py_comment(f"{where}: {expression}"),
         job=job.raw,
+        covers=list(job.raw.get("_covers") or []),
     )
 
 
@@ -562,6 +564,12 @@ def render(
                 "function": t.func,
                 "user": t.job.get("user"),
                 "covers": t.covers,
+                # the job as planned (redacted text), so a rescan after cutover keeps it
+                "plan_job": {
+                    **{k: v for k, v in t.job.items() if not str(k).startswith("_")},
+                    "span": t.span,
+                    "source_sha256": t.source_sha256,
+                },
                 "fingerprint": _fingerprint(t),
             }
             for t in triggers

@@ -23,6 +23,7 @@ from owlmigrate.journal import (
 )
 from owlmigrate.migration._base import AppDir, _entry, exclusive, open_ledger
 from owlmigrate.migration.recovery import recover
+from owlmigrate.rewrite.crontab_edit import is_disabled
 
 # ---------------------------------------------------------------------------------------------
 # generate
@@ -64,6 +65,53 @@ def _journal_states(
     return store, replay(store.journal())
 
 
+def _carry_cut_over_jobs(
+    data: dict[str, Any], old: dict[str, Any], states: dict[str, JobState]
+) -> None:
+    """Keep the triggers of cut-over jobs when the plan was scanned after the cutover.
+
+    A rescan sees a cut-over line as a plain comment (``#owlmigrate:...``), so the job, or the
+    ``run-parts`` line of a periodic directory, is missing from the new plan. When the line still
+    carries the trigger's marker, the job as the manifest recorded it goes back into the plan
+    (line numbers and the marker-free hash are unchanged by markers), with the scripts it covered.
+    """
+    root = (data.get("host") or {}).get("root") or old.get("root")
+    jobs: list[dict[str, Any]] = list(data.get("jobs") or [])
+    known = {j.get("id"): j for j in jobs}
+    for name, entry in (old.get("jobs") or {}).items():
+        saved = entry.get("plan_job")
+        state = states.get(name)
+        if not saved or state is None or not state.cut_over:
+            continue
+        current = known.get(name)
+        if current is not None and current.get("enabled", True) and current.get("kind") == "cron":
+            continue
+        source = entry.get("source")
+        path = Path(root) / source if root else Path(str(source))
+        try:
+            marked = is_disabled(path.read_bytes(), name)
+        except OSError:
+            marked = False
+        if not marked:
+            continue
+        covered = set(entry.get("covers") or [])
+        jobs = [j for j in jobs if j.get("id") != name and j.get("id") not in covered]
+        jobs.insert(_position(jobs, list(old["jobs"]), name), {**saved, "_covers": sorted(covered)})
+    data["jobs"] = jobs
+
+
+def _position(jobs: list[dict[str, Any]], order: list[str], name: str) -> int:
+    """Where ``name`` goes back: after the trigger that preceded it last time (same module)."""
+    ids = [j.get("id") for j in jobs]
+    for before in reversed(order[: order.index(name)]):
+        if before in ids:
+            return ids.index(before) + 1
+    for after in order[order.index(name) + 1 :]:
+        if after in ids:
+            return ids.index(after)
+    return len(jobs)
+
+
 def generate(
     plan_path: str | Path,
     out_dir: str | Path,
@@ -91,6 +139,7 @@ def generate(
                 recover(AppDir.load(directory), store)
                 states = replay(store.journal())
             data = plan.model_dump(mode="json")
+            _carry_cut_over_jobs(data, read_manifest(directory) or {}, states)
             rendering = render(
                 data,
                 plan_path=str(Path(plan_path).resolve()),

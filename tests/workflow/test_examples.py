@@ -4,6 +4,7 @@ crontab file is byte-identical to the original."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -236,3 +237,29 @@ async def test_the_embedded_scheduler_fires_in_shadow_then_runs_the_job_after_cu
     ]
     m.rollback(app_dir, all_jobs=True, to_legacy=True, ledger_url=ledger)
     assert (root / "etc" / "crontab").read_bytes() == original
+
+
+def test_a_rescan_after_cutover_regenerates_without_losing_the_cut_over_triggers(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "debian-web"
+    shutil.copytree(EXAMPLES / "debian-web", root, symlinks=True)
+    original = snapshot(root)
+    ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
+    scan(root=root).dump(tmp_path / "plan.json")
+    first = m.generate(tmp_path / "plan.json", tmp_path / "app", ledger_url=ledger)
+    m.cutover(tmp_path / "app", ["session_gc", "run_parts_etc_cron_daily"], ledger_url=ledger)
+    module = (tmp_path / "app" / "owlclaw_app.py").read_bytes()
+    rescanned = scan(root=root)
+    assert "session_gc" not in {j.id for j in rescanned.jobs if j.enabled}  # a comment now
+    rescanned.dump(tmp_path / "plan2.json")
+    again = m.generate(tmp_path / "plan2.json", tmp_path / "app", ledger_url=ledger)
+    assert again.triggers == first.triggers
+    assert again.updated == ["owlmigrate.json"]  # only the plan path it names
+    assert (tmp_path / "app" / "owlclaw_app.py").read_bytes() == module
+    manifest = json.loads((tmp_path / "app" / "owlmigrate.json").read_text())
+    assert manifest["jobs"]["run_parts_etc_cron_daily"]["covers"] == ["logrotate", "webapp_reports"]
+    # jobs in the marked file can still be cut over, and everything goes back byte for byte
+    assert m.cutover(tmp_path / "app", all_jobs=True, ledger_url=ledger).jobs["tar"] == "cut over"
+    m.rollback(tmp_path / "app", all_jobs=True, to_legacy=True, ledger_url=ledger)
+    assert snapshot(root) == original
