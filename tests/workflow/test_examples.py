@@ -162,7 +162,8 @@ def test_a_job_that_succeeds_runs_through_trigger_after_cutover(tmp_path: Path) 
 def test_every_corpus_file_generate_handles_goes_back_byte_for_byte(
     corpus_files: list[Path], tmp_path: Path
 ) -> None:
-    """All corpus files at once (one plan, one app): generate, verify, cut over, roll back."""
+    """All corpus files at once (one plan, one app): generate, verify, cut over, step and step
+    back (module byte-identical), roll back to legacy (every file byte-identical)."""
     from owlmigrate.verify import verify_app
 
     copies = []
@@ -184,6 +185,10 @@ def test_every_corpus_file_generate_handles_goes_back_byte_for_byte(
     touched = {Path(p) for p in result.files}
     assert touched and all(p.read_bytes() != original[p] for p in touched)
     assert all(p.read_bytes() == original[p] for p in copies if p not in touched)
+    module = (tmp_path / "app" / "owlclaw_app.py").read_bytes()
+    m.step(tmp_path / "app", all_jobs=True, to=0.5, force=True, ledger_url=ledger)
+    m.rollback(tmp_path / "app", all_jobs=True, ledger_url=ledger)
+    assert (tmp_path / "app" / "owlclaw_app.py").read_bytes() == module
     m.rollback(tmp_path / "app", all_jobs=True, to_legacy=True, ledger_url=ledger)
     assert [p.name for p in copies if p.read_bytes() != original[p]] == []
 
