@@ -44,7 +44,7 @@ README_NAME = "README.md"
 FORMAT_VERSION = 1
 
 
-class PlanError(FindingError):
+class PlanRenderError(FindingError):
     """The plan cannot be rendered (missing keys, duplicate job ids)."""
 
 
@@ -440,7 +440,7 @@ def render(
     shadows = shadows or {}
     raw_jobs = plan.get("jobs")
     if not isinstance(raw_jobs, list):
-        raise PlanError("the plan has no 'jobs' list", path=plan_path)
+        raise PlanRenderError("the plan has no 'jobs' list", path=plan_path)
     jobs: list[JobView] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_jobs):
@@ -449,11 +449,11 @@ def render(
             or not isinstance(raw.get("id"), str)
             or not raw["id"].strip()
         ):
-            raise PlanError(f"job #{index + 1} has no 'id'", path=plan_path)
+            raise PlanRenderError(f"job #{index + 1} has no 'id'", path=plan_path)
         if raw["id"] != raw["id"].strip():
-            raise PlanError(f"job id {raw['id']!r} has surrounding blanks", path=plan_path)
+            raise PlanRenderError(f"job id {raw['id']!r} has surrounding blanks", path=plan_path)
         if raw["id"] in seen:
-            raise PlanError(f"duplicate job id {raw['id']!r}", path=plan_path)
+            raise PlanRenderError(f"duplicate job id {raw['id']!r}", path=plan_path)
         seen.add(raw["id"])
         jobs.append(JobView(raw, index))
     sources = {

@@ -18,6 +18,7 @@ from owlclaw_runtime.loader import load_app
 
 from owlmigrate.codegen import (
     MODULE_NAME,
+    PlanRenderError,
     derive_focus,
     md_fence,
     overlap_settings,
@@ -473,3 +474,18 @@ def test_hostile_crontab_lines_go_through_the_generate_verb_and_import(command: 
             assert (legacy.command, legacy.stdin) == (jobs[0].command, jobs[0].stdin)
         finally:
             app.close()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"jobs": "nope"}, "the plan has no 'jobs' list"),
+        ({"jobs": [{"command": "x"}]}, "job #1 has no 'id'"),
+        ({"jobs": [job(), job()]}, "duplicate job id 'etc_crontab_3'"),
+        ({"jobs": [job(id=" x")]}, "job id ' x' has surrounding blanks"),
+    ],
+)
+def test_a_malformed_plan_is_refused_naming_the_file(data: dict, message: str) -> None:
+    with pytest.raises(PlanRenderError) as error:
+        render(data, plan_path="plan.json")
+    assert str(error.value) == f"plan.json: {message}"
