@@ -104,6 +104,10 @@ class LegacyJobFailed(OwlClawError):
         self.command = command
         self.exit_code = result.exit_code
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # picklable (process pools, task queues) although __init__ takes the result
+        return (type(self), (self.result, self.command))
+
 
 def _dialect(name: str) -> str:
     try:
@@ -325,7 +329,10 @@ class LegacyCommand:
         identity: dict[str, Any] = {}
         if account.pw_uid != euid:
             if euid != 0:
-                me = pwd.getpwuid(euid).pw_name
+                try:
+                    me = pwd.getpwuid(euid).pw_name
+                except KeyError:
+                    me = f"uid {euid}"
                 raise ConfigurationError(
                     f"cannot run the legacy job as {account.pw_name!r}: the runtime runs as "
                     f"{me!r} and is not root; run the worker as root or as {account.pw_name!r}",

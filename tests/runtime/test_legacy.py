@@ -397,6 +397,19 @@ def test_exit_status_maps_to_failure(
     assert info.value.command == command
 
 
+def test_the_failure_survives_pickling() -> None:
+    import pickle
+
+    with pytest.raises(LegacyJobFailed) as info:
+        LegacyCommand("echo bye; exit 4").run()
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert (str(copy), copy.result, copy.exit_code) == (
+        "legacy job exited with status 4: bye",
+        info.value.result,
+        4,
+    )
+
+
 def test_success_returns_the_result(runner: Runner) -> None:
     result = runner(LegacyCommand("echo ok", timeout=30))
     assert (result.exit_code, result.timed_out, result.signal) == (0, False, None)
