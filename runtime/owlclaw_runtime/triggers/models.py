@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 FallbackStrategy = Literal["on_failure", "always", "never"]
 OverlapPolicy = Literal["allow", "skip", "queue"]
 Semantics = Literal["daemon", "wallclock"]
-Dialect = Literal["debian", "cronie", "busybox"]
+Dialect = Literal["debian", "cronie", "cronie-1.5", "cronie-head", "busybox"]
 
 
 class ExecutionStatus(enum.StrEnum):
