@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from owlclaw_runtime.legacy import cron_environment
 Runner = Callable[..., LegacyResult]
 IS_ROOT = os.geteuid() == 0
 ME = pwd.getpwuid(os.geteuid())
-TEST_USER, TEST_GROUP = "owlmigtest", "owlmigtestgrp"
+# unique per test session, so concurrent sessions on one host never share (or delete) it
+TEST_USER = f"owlmt{uuid.uuid4().hex[:10]}"
+TEST_GROUP = f"{TEST_USER}g"
 # what a POSIX shell itself adds to the environment it passes on
 SHELL_ADDED = {"PWD", "OLDPWD", "SHLVL", "_"}
 
@@ -443,34 +446,32 @@ def test_repr_hides_secrets() -> None:
 # -- users --
 
 
+def _admin(*command: str) -> None:
+    """useradd & co. refuse while another process holds the passwd lock: retry briefly."""
+    for _ in range(50):
+        if subprocess.run(command, capture_output=True).returncode == 0:
+            return
+        time.sleep(0.1)
+    subprocess.run(command, check=True)
+
+
 @pytest.fixture(scope="session")
 def test_account() -> Iterator[pwd.struct_passwd]:
     """A throwaway user (with a supplementary group and its own home) created for the tests."""
     if not IS_ROOT:
         pytest.skip("switching users needs root")
-    created = False
     home = tempfile.mkdtemp(prefix="owlmigtest-home-", dir="/tmp")
+    _admin("groupadd", TEST_GROUP)
     try:
-        pwd.getpwnam(TEST_USER)
-        subprocess.run(["usermod", "-d", home, TEST_USER], check=True)
-    except KeyError:
+        _admin("useradd", "-M", "-d", home, "-s", "/bin/sh", "-G", TEST_GROUP, TEST_USER)
         try:
-            grp.getgrnam(TEST_GROUP)
-        except KeyError:
-            subprocess.run(["groupadd", TEST_GROUP], check=True)
-        subprocess.run(
-            ["useradd", "-M", "-d", home, "-s", "/bin/sh", "-G", TEST_GROUP, TEST_USER],
-            check=True,
-        )
-        created = True
-    account = pwd.getpwnam(TEST_USER)
-    os.chown(home, account.pw_uid, account.pw_gid)
-    try:
-        yield account
+            account = pwd.getpwnam(TEST_USER)
+            os.chown(home, account.pw_uid, account.pw_gid)
+            yield account
+        finally:
+            _admin("userdel", TEST_USER)
     finally:
-        if created:
-            subprocess.run(["userdel", TEST_USER], check=False)
-            subprocess.run(["groupdel", TEST_GROUP], check=False)
+        _admin("groupdel", TEST_GROUP)
         shutil.rmtree(home, ignore_errors=True)
 
 
