@@ -75,7 +75,7 @@ def _apply(state: JobState, entry: JournalEntry) -> JobState:
     to = entry.to_state
     state = replace(state, last_action=entry.action)
     if entry.action == "generate":
-        return replace(state, generated=True)
+        return replace(state, generated=not to.get("removed"))
     if entry.action == "cutover":
         return replace(state, cut_over=True, restored_to_legacy=False)
     if entry.action == "step":

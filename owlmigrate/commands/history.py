@@ -16,6 +16,8 @@ def _summary(row: dict) -> str:
     if row["action"] == "cutover":
         return f"legacy line disabled in {after.get('source')}, trigger live"
     if row["action"] == "generate":
+        if after.get("removed"):
+            return "trigger removed (the job is no longer in the plan)"
         return "trigger written" if before.get("fingerprint") is None else "trigger changed"
     return ", ".join(f"{k}={v}" for k, v in after.items())
 

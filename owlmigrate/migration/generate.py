@@ -197,6 +197,16 @@ def generate(
                             reason="generated from " + str(Path(plan_path).name),
                         )
                     )
+            for name in sorted(set(old_jobs) - rendered_jobs):
+                pending.append(
+                    _entry(
+                        name,
+                        "generate",
+                        {"fingerprint": old_jobs[name].get("fingerprint")},
+                        {"removed": True, "module_sha256": module_sha},
+                        reason="not in " + str(Path(plan_path).name),
+                    )
+                )
             ids = [store.journal_append(e) for e in pending]
             crash_point("generate.journaled")
             result.backups = write_files(

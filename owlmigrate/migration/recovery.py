@@ -41,6 +41,8 @@ def recover(app: AppDir, store: LedgerStore, *, tenant_id: str = "default") -> l
 
 def _resolve(app: AppDir, store: LedgerStore, entry: JournalEntry, tenant_id: str) -> str:
     name = entry.job
+    if entry.action == "generate" and entry.to_state.get("removed"):
+        return "done" if name not in app.jobs else "undone"
     if name not in app.jobs:
         return "undone"
     module = app.read_module()

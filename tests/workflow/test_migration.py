@@ -411,3 +411,20 @@ def test_a_symlinked_crontab_stays_a_symlink(app: Path, tmp_path: Path, ledger_u
     assert b"#owlmigrate:etc_crontab_3: " in real.read_bytes()
     m.rollback(app, [BACKUP], to_legacy=True, ledger_url=ledger_url)
     assert path.is_symlink() and real.read_bytes() == ORIGINAL
+
+
+def test_a_job_dropped_from_the_plan_loses_its_trigger_and_the_journal_says_so(
+    make_plan: Callable[..., Path], tmp_path: Path, ledger_url: str
+) -> None:
+    plan = make_plan({"etc/crontab": ORIGINAL})
+    m.generate(plan, tmp_path / "app", ledger_url=ledger_url)
+    smaller = make_plan(
+        {"etc/crontab": ORIGINAL.replace(b"*/5 * * * * www-data", b"#*/5 * * * * www-data")}
+    )
+    result = m.generate(smaller, tmp_path / "app", ledger_url=ledger_url)
+    assert result.triggers == [BACKUP]
+    assert result.removed == [f"skills/{PHP}/SKILL.md"]
+    assert not (tmp_path / "app" / "skills" / PHP).joinpath("SKILL.md").exists()
+    last = m.history(tmp_path / "app", ledger_url=ledger_url)[-1]
+    assert (last["job"], last["action"], last["to_state"]["removed"]) == (PHP, "generate", True)
+    assert m.stages(tmp_path / "app", ledger_url=ledger_url).keys() == {BACKUP}
