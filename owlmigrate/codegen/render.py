@@ -493,7 +493,7 @@ def render(
     for job in periodic:
         groups.setdefault(_runner_key(job), []).append(job)
     for key, group in groups.items():
-        reason: str | None = None
+        reason = None
         driver = by_line.get(key) if key is not None else None
         if key is None:
             reason = "no crontab line runs its directory at a fixed time (anacron or none)"
