@@ -13,7 +13,7 @@ from owlmigrate.commands._workflow import (
 )
 
 
-@click.command("cutover")
+@click.command("cutover", short_help="Disable the legacy crontab lines and make the triggers live.")
 @click.argument("jobs", nargs=-1)
 @click.option("--all", "all_jobs", is_flag=True, help="Every trigger of the app.")
 @app_option

@@ -13,7 +13,7 @@ from owlmigrate.commands._workflow import (
 )
 
 
-@click.command("rollback")
+@click.command("rollback", short_help="Step the weight back, or restore the legacy crontab lines.")
 @click.argument("jobs", nargs=-1)
 @click.option("--all", "all_jobs", is_flag=True, help="Every trigger of the app.")
 @click.option(

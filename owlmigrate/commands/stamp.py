@@ -7,7 +7,9 @@ import click
 from owlmigrate.commands._workflow import app_option, echo_json, json_option, reports_errors
 
 
-@click.command("stamp")
+@click.command(
+    "stamp", short_help="Record a job's stage and weight in the journal, touching no file."
+)
 @click.argument("jobs", nargs=-1)
 @click.option("--all", "all_jobs", is_flag=True, help="Every trigger of the app.")
 @click.option(

@@ -13,7 +13,9 @@ from owlmigrate.commands._workflow import (
 )
 
 
-@click.command("step")
+@click.command(
+    "step", short_help="Raise or lower migration_weight when the ledger says it is safe."
+)
 @click.argument("jobs", nargs=-1)
 @click.option("--all", "all_jobs", is_flag=True, help="Every trigger of the app.")
 @click.option("--to", "to", type=float, help="The new weight, in [0, 1].")
