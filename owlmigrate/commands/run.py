@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from owlmigrate.commands.status import app_option, opened_app, reports_errors
+from owlmigrate.commands.status import app_option, reports_errors
 
 
 def _seconds_until(text: str) -> float:
@@ -30,15 +30,17 @@ def _seconds_until(text: str) -> float:
 @click.option(
     "--backend",
     type=click.Choice(["local", "hatchet"]),
-    default="local",
-    show_default=True,
+    default=None,
     help="local: the embedded scheduler; hatchet: a worker of the engine named by "
-    "HATCHET_CLIENT_TOKEN and friends.",
+    "HATCHET_CLIENT_TOKEN and friends. Default: the configuration (OWLCLAW_BACKEND, "
+    "owlclaw.yaml), else local.",
 )
-@click.option("--http-port", type=click.IntRange(0, 65535), help="Serve /metrics and /healthz.")
 @click.option(
-    "--http-host", default="127.0.0.1", show_default=True, help="Address for --http-port."
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    help="Serve /metrics, /healthz and /readyz (0: a free port). Default: metrics.http_port.",
 )
+@click.option("--http-host", default=None, help="Address for --http-port (default 127.0.0.1).")
 @click.option(
     "--max-runtime",
     type=click.FloatRange(min=0),
@@ -50,9 +52,9 @@ def _seconds_until(text: str) -> float:
 @reports_errors
 def command(
     app_target: str,
-    backend: str,
+    backend: str | None,
     http_port: int | None,
-    http_host: str,
+    http_host: str | None,
     max_runtime: float | None,
     until: str | None,
     as_json: bool,
@@ -60,6 +62,8 @@ def command(
     """Run the app's triggers until SIGTERM or SIGINT, then stop gracefully (runs in flight
     finish and are recorded first).
 
+    The worker's configuration (owlclaw.yaml, OWLCLAW_* variables: ledger URL, tenant, trigger
+    defaults, logging, metrics, notifications) is applied first; options given here win.
     With --backend hatchet the connection comes from hatchet-sdk's environment
     (HATCHET_CLIENT_TOKEN, HATCHET_CLIENT_HOST_PORT, HATCHET_CLIENT_SERVER_URL,
     HATCHET_CLIENT_TLS_STRATEGY); see docs/backends.md.
@@ -69,12 +73,27 @@ def command(
       owlmigrate run --app ./generated --http-port 9464
       owlmigrate run --app ./generated --backend hatchet
     """
+    from owlclaw_runtime.config import apply_settings, load_settings
+    from owlclaw_runtime.loader import load_app
+    from owlclaw_runtime.observability.setup import install_observability
+    from owlclaw_runtime.schedulers import create_backend
     from owlclaw_runtime.schedulers.runner import serve_app
 
     limit = max_runtime
     if until is not None:
         left = _seconds_until(until)
         limit = left if limit is None else min(limit, left)
+    overrides: dict[str, Any] = {}
+    if backend is not None:
+        overrides["backend"] = backend
+    metrics = {
+        key: value
+        for key, value in (("http_port", http_port), ("http_host", http_host))
+        if value is not None
+    }
+    if metrics:
+        overrides["metrics"] = metrics
+    settings = load_settings(**overrides)
 
     def notify(event: str, details: dict[str, Any]) -> None:
         if event == "started":
@@ -85,17 +104,27 @@ def command(
         elif event == "stopping":
             click.echo(f"owlmigrate: stopping ({details['reason']})", err=True)
 
-    with opened_app(app_target) as app:
-        summary = asyncio.run(
-            serve_app(
-                app,
-                backend,
-                http_port=http_port,
-                http_host=http_host,
-                max_runtime=limit,
-                notify=notify,
+    app = load_app(app_target)
+    try:
+        apply_settings(app, settings)
+        observability = install_observability(app, settings)
+        try:
+            instance = create_backend(settings.backend, app, **settings.backend_options())
+            serve_port = settings.metrics.http_port if settings.metrics.enabled else None
+            summary = asyncio.run(
+                serve_app(
+                    app,
+                    instance,
+                    http_port=serve_port,
+                    http_host=settings.metrics.http_host,
+                    max_runtime=limit,
+                    notify=notify,
+                )
             )
-        )
+        finally:
+            observability.close()
+    finally:
+        app.close()
     if as_json:
         click.echo(
             json.dumps(

@@ -34,7 +34,11 @@ def app_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "app.py"
     path.write_text(APP)
     monkeypatch.chdir(tmp_path)  # the default ledger file lands here, not in the repo
-    monkeypatch.delenv("OWLCLAW_LEDGER_URL", raising=False)
+    for name in list(os.environ):
+        if name.startswith("OWLCLAW_"):
+            monkeypatch.delenv(name)
+    # the worker's structured log goes to a file (CliRunner's stderr is closed afterwards)
+    monkeypatch.setenv("OWLCLAW_LOGGING__DESTINATION", str(tmp_path / "worker.log"))
     return path
 
 
@@ -125,3 +129,31 @@ def test_sigterm_stops_a_running_worker_gracefully(app_file: Path) -> None:
     assert proc.returncode == 0
     assert "owlmigrate: stopping (SIGTERM)" in err
     assert "owlmigrate: stopped after" in err
+
+
+def test_run_takes_backend_and_endpoint_from_the_configuration(
+    app_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OWLCLAW_METRICS__HTTP_PORT", "0")
+    result = CliRunner().invoke(
+        cli, ["run", "--app", str(app_file), "--max-runtime", "0.3", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", summary["http_url"])
+    # observability was installed: the structured log names the trigger
+    lines = [json.loads(line) for line in (app_file.parent / "worker.log").read_text().splitlines()]
+    assert any(
+        line.get("event") == "cron_trigger_registered" and line.get("event_name") == "nightly"
+        for line in lines
+    )
+    monkeypatch.setenv("OWLCLAW_BACKEND", "hatchet")
+    monkeypatch.delenv("HATCHET_CLIENT_TOKEN", raising=False)
+    result = CliRunner().invoke(cli, ["run", "--app", str(app_file), "--max-runtime", "1"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("owlmigrate: HATCHET_CLIENT_TOKEN is not set")
+    # the option wins over the configuration
+    result = CliRunner().invoke(
+        cli, ["run", "--app", str(app_file), "--backend", "local", "--max-runtime", "0.1"]
+    )
+    assert result.exit_code == 0, result.output
