@@ -324,10 +324,15 @@ def _trigger(job: JobView, weight: float, shadow: bool, names: set[str]) -> Trig
         ("fallback_strategy", "on_failure"),
         ("shadow", shadow),
         # Governance that can never throttle the legacy cadence: cron has no cost, daily or
-        # cooldown limit, no timeout, and never retries or catches up a missed minute.
+        # cooldown limit, no timeout, no breaker (an open breaker skips runs; a failing agent
+        # falls back instead), and never retries or catches up a missed minute. Every value is
+        # explicit, so owlclaw.yaml trigger defaults cannot change it.
         ("max_daily_runs", None),
+        ("max_daily_cost", None),
+        ("max_cost_per_run", None),
         ("cooldown_seconds", 0),
         ("max_duration", None),
+        ("breaker_window", 0),
         ("retry_on_failure", False),
         ("catch_up", False),
     ]
