@@ -154,6 +154,11 @@ def test_worker_serves_metrics_and_health_as_a_breaker_opens_and_closes(
     status, report = health(base)
     assert report["status"] == "healthy", report
     assert breaker_gauge(fetch(base + "/metrics")[1], "flaky") == 0
+    # the worker applied the configuration: structured JSON logs where OWLCLAW_LOGGING__* says
+    worker_log = app_file.with_name("worker.log").read_text().splitlines()
+    events = [json.loads(line) for line in worker_log]
+    registered = [e for e in events if e["event"] == "cron_trigger_registered"]
+    assert [e["event_name"] for e in registered] == ["flaky"]
 
 
 @pytest.mark.hatchet
