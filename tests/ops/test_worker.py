@@ -53,9 +53,13 @@ APP = textwrap.dedent(
 
 @contextmanager
 def running_worker(
-    tmp_path: Path, *args: str, env_extra: dict[str, str] | None = None
+    tmp_path: Path,
+    *args: str,
+    env_extra: dict[str, str] | None = None,
+    port_from_config: bool = False,
 ) -> Iterator[tuple[str, Path, dict[str, str]]]:
-    """``owlmigrate run --app <tmp>/app.py --http-port <free> ARGS`` until it is ready."""
+    """``owlmigrate run --app <tmp>/app.py --http-port <free> ARGS`` until it is ready
+    (with ``port_from_config`` the port comes from owlclaw.yaml instead of the option)."""
     app_file = tmp_path / "app.py"
     app_file.write_text(APP)
     env = {
@@ -66,8 +70,14 @@ def running_worker(
     }
     env.pop("OWLCLAW_CONFIG", None)
     port = free_port()
+    port_args = ["--http-port", str(port)]
+    if port_from_config:
+        config = tmp_path / "owlclaw.yaml"
+        config.write_text(f"metrics:\n  http_port: {port}\n  http_host: 127.0.0.1\n")
+        env["OWLCLAW_CONFIG"] = str(config)
+        port_args = []
     proc = subprocess.Popen(
-        [OWLMIGRATE, "run", "--app", str(app_file), "--http-port", str(port), *args],
+        [OWLMIGRATE, "run", "--app", str(app_file), *port_args, *args],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -159,6 +169,13 @@ def test_worker_serves_metrics_and_health_as_a_breaker_opens_and_closes(
     events = [json.loads(line) for line in worker_log]
     registered = [e for e in events if e["event"] == "cron_trigger_registered"]
     assert [e["event_name"] for e in registered] == ["flaky"]
+
+
+def test_the_endpoint_port_can_come_from_owlclaw_yaml(tmp_path: Path) -> None:
+    with running_worker(tmp_path, port_from_config=True) as (base, _app_file, _env):
+        status, report = health(base)
+        assert status == 200 and report["ready"] is True
+        assert fetch(base + "/metrics")[0] == 200
 
 
 @pytest.mark.hatchet
