@@ -144,7 +144,15 @@ def _session(
     try:
         with exclusive(store):
             notes = recover(app, store)
-            yield app, store, notes
+            try:
+                yield app, store, notes
+            except OSError as exc:
+                # A file could not be written (permissions, disk full): settle the rows this
+                # command left pending right away, from what did reach the disk.
+                recover(app, store)
+                raise FindingError(
+                    f"cannot write: {exc.strerror or exc}", path=exc.filename or app.path
+                ) from exc
     finally:
         store.close()
 

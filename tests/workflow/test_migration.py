@@ -428,3 +428,26 @@ def test_a_job_dropped_from_the_plan_loses_its_trigger_and_the_journal_says_so(
     last = m.history(tmp_path / "app", ledger_url=ledger_url)[-1]
     assert (last["job"], last["action"], last["to_state"]["removed"]) == (PHP, "generate", True)
     assert m.stages(tmp_path / "app", ledger_url=ledger_url).keys() == {BACKUP}
+
+
+def test_an_unwritable_crontab_is_a_finding_and_leaves_nothing_pending(
+    app: Path, tmp_path: Path, ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    base = importlib.import_module("owlmigrate.migration._base")
+
+    def refuse(path: object, data: bytes, **_: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(base, "atomic_write", refuse)
+    with pytest.raises(FindingError, match="cannot write: Permission denied"):
+        m.cutover(app, [BACKUP], ledger_url=ledger_url)
+    rows = m.history(app, ledger_url=ledger_url)
+    assert [(r["action"], r["status"]) for r in rows if r["job"] == BACKUP] == [
+        ("generate", "done"),
+        ("cutover", "undone"),
+    ]
+    assert crontab(tmp_path) == ORIGINAL
+    monkeypatch.undo()
+    assert m.cutover(app, [BACKUP], ledger_url=ledger_url).jobs == {BACKUP: "cut over"}
