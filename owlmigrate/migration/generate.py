@@ -209,9 +209,16 @@ def generate(
                 )
             ids = [store.journal_append(e) for e in pending]
             crash_point("generate.journaled")
-            result.backups = write_files(
-                directory, rendering.files, files, directory / ".owlmigrate" / "backups"
-            )
+            try:
+                result.backups = write_files(
+                    directory, rendering.files, files, directory / ".owlmigrate" / "backups"
+                )
+            except OSError as exc:
+                for entry_id in ids:
+                    store.journal_update_status(entry_id, "undone")
+                raise FindingError(
+                    f"cannot write: {exc.strerror or exc}", path=exc.filename or directory
+                ) from exc
             crash_point("generate.written")
             for entry_id in ids:
                 store.journal_update_status(entry_id, "done")

@@ -451,3 +451,28 @@ def test_an_unwritable_crontab_is_a_finding_and_leaves_nothing_pending(
     assert crontab(tmp_path) == ORIGINAL
     monkeypatch.undo()
     assert m.cutover(app, [BACKUP], ledger_url=ledger_url).jobs == {BACKUP: "cut over"}
+
+
+def test_generate_into_an_unwritable_place_is_a_finding(
+    make_plan: Callable[..., Path], tmp_path: Path, ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    writer = importlib.import_module("owlmigrate.codegen.writer")
+
+    def refuse(path: object, data: bytes, **_: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(writer, "atomic_write", refuse)
+    plan = make_plan({"etc/crontab": ORIGINAL})
+    with pytest.raises(FindingError, match="cannot write: Permission denied"):
+        m.generate(plan, tmp_path / "app", ledger_url=ledger_url)
+    assert {r["status"] for r in m_history_rows(ledger_url)} == {"undone"}
+
+
+def m_history_rows(ledger_url: str) -> list[dict]:
+    store = open_store(ledger_url)
+    try:
+        return [{"status": e.status} for e in store.journal()]
+    finally:
+        store.close()
