@@ -107,7 +107,10 @@ def read_host_lines(plan: Mapping[str, Any]) -> HostLines:
             continue
         loaded = load(rel, dialect)
         if loaded is None:
-            out.stale[str(raw["id"])] = f"its source {rel} cannot be read"
+            out.stale[str(raw["id"])] = (
+                f"its source {rel} cannot be read (generate runs the real line; the plan's text "
+                "is redacted)"
+            )
             continue
         lines, digest, marked_digest = loaded
         # A plan scanned after a cutover hashed the file with our markers in it; markers are

@@ -476,3 +476,14 @@ def m_history_rows(ledger_url: str) -> list[dict]:
         return [{"status": e.status} for e in store.journal()]
     finally:
         store.close()
+
+
+def test_a_plan_whose_host_tree_is_gone_leaves_its_jobs_in_place(
+    make_plan: Callable[..., Path], tmp_path: Path, ledger_url: str
+) -> None:
+    plan = make_plan({"etc/crontab": ORIGINAL})
+    (tmp_path / "host" / "etc" / "crontab").unlink()
+    result = m.generate(plan, tmp_path / "app", ledger_url=ledger_url)
+    assert result.triggers == []
+    reasons = {n["job_id"]: n["reason"] for n in result.not_migrated}
+    assert reasons[BACKUP].startswith("its source etc/crontab cannot be read")
