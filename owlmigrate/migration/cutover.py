@@ -128,7 +128,7 @@ def cutover(
         new_bytes: dict[Path, tuple[bytes, bytes, list[str]]] = {}
         for path, chosen in todo.items():
             data, original = _check_file(app, path, by_file[path])
-            live = [n for n in by_file[path] if is_disabled(data, n)] + chosen
+            live = [n for n in by_file[path] if is_disabled(data, n) and n not in chosen] + chosen
             after = disable_lines(original, _edits(app, original, live, path), path=str(path))
             new_bytes[path] = (data, after, chosen)
             result.files.append(str(path))

@@ -487,3 +487,14 @@ def test_a_plan_whose_host_tree_is_gone_leaves_its_jobs_in_place(
     assert result.triggers == []
     reasons = {n["job_id"]: n["reason"] for n in result.not_migrated}
     assert reasons[BACKUP].startswith("its source etc/crontab cannot be read")
+
+
+def test_cutover_of_a_line_already_marked_but_stamped_back_is_idempotent(
+    app: Path, tmp_path: Path, ledger_url: str
+) -> None:
+    m.cutover(app, [BACKUP], ledger_url=ledger_url)
+    marked = crontab(tmp_path)
+    m.stamp(app, [BACKUP], cut_over=False, reason="test", ledger_url=ledger_url)
+    assert m.stages(app, ledger_url=ledger_url)[BACKUP]["stage"] == "generated"
+    assert m.cutover(app, [BACKUP], ledger_url=ledger_url).jobs == {BACKUP: "cut over"}
+    assert crontab(tmp_path) == marked
