@@ -153,7 +153,8 @@ def generate(
                 raise FindingError(
                     "the new plan drops jobs that are cut over (their legacy lines are disabled): "
                     + ", ".join(orphaned)
-                    + "; run `owlmigrate rollback --to-legacy` for them first",
+                    + "; run `owlmigrate rollback --to-legacy` for them first (or `owlmigrate stamp"
+                    " JOB --not-cut-over` when their lines were restored by hand)",
                     path=plan_path,
                 )
             files = plan_files(directory, rendering.files)

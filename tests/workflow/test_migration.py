@@ -498,3 +498,18 @@ def test_cutover_of_a_line_already_marked_but_stamped_back_is_idempotent(
     assert m.stages(app, ledger_url=ledger_url)[BACKUP]["stage"] == "generated"
     assert m.cutover(app, [BACKUP], ledger_url=ledger_url).jobs == {BACKUP: "cut over"}
     assert crontab(tmp_path) == marked
+
+
+def test_a_plan_dropping_a_cut_over_job_is_refused_until_rolled_back_or_stamped(
+    make_plan: Callable[..., Path], tmp_path: Path, ledger_url: str
+) -> None:
+    plan = make_plan({"etc/crontab": ORIGINAL})
+    m.generate(plan, tmp_path / "app", ledger_url=ledger_url)
+    m.cutover(tmp_path / "app", [BACKUP], ledger_url=ledger_url)
+    # the operator deletes the job (marker and all) and rescans
+    without = ORIGINAL.replace(b"30 2 * * * root /usr/local/bin/backup.sh --all % in%put\n", b"\n")
+    smaller = make_plan({"etc/crontab": without})
+    with pytest.raises(FindingError, match=r"drops jobs that are cut over.*etc_crontab_3.*stamp"):
+        m.generate(smaller, tmp_path / "app", ledger_url=ledger_url)
+    m.stamp(tmp_path / "app", [BACKUP], cut_over=False, reason="deleted", ledger_url=ledger_url)
+    assert BACKUP not in m.generate(smaller, tmp_path / "app", ledger_url=ledger_url).triggers
