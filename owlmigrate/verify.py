@@ -365,6 +365,10 @@ def legacy_model(
         data = path.read_bytes()
     except OSError as exc:
         raise FindingError(f"cannot read the legacy crontab: {exc.strerror}", path=path) from None
+    from owlmigrate.rewrite.crontab_edit import strip_all_markers
+
+    # After `owlmigrate cutover` the line carries a marker comment; verify the line as written.
+    data = strip_all_markers(data)
     if expected_sha256 and hashlib.sha256(data).hexdigest() != expected_sha256:
         raise FindingError("the crontab changed since the scan (sha256 differs)", path=path)
     parsed = parse_crontab(data, path=source, dialect=dialect, system=system)
