@@ -10,7 +10,6 @@ Only the generated module gets these texts; the README and skills keep the redac
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,7 @@ from typing import Any
 
 from owlmigrate.atomic import sha256_bytes
 from owlmigrate.crontab import CrontabLine, parse_crontab
-
-_MARKER = re.compile(rb"^#owlmigrate:[^:\s]*: ", re.MULTILINE)
+from owlmigrate.rewrite.crontab_edit import strip_all_markers
 
 
 @dataclass(frozen=True)
@@ -73,7 +71,7 @@ def read_host_lines(plan: Mapping[str, Any]) -> HostLines:
         except OSError:
             parsed[rel] = None
             return None
-        original = _MARKER.sub(b"", data)  # our own cutover markers are not a change
+        original = strip_all_markers(data)  # our own cutover markers are not a change
         system = source.get("system_format")
         if system is None:
             system = source.get("kind") == "system"

@@ -21,6 +21,7 @@ from owlmigrate.rewrite.crontab_edit import (
     is_disabled,
     marker,
     restore_lines,
+    strip_all_markers,
     strip_markers,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "set_cron_keywords",
     "set_shadow",
     "set_weight",
+    "strip_all_markers",
     "strip_markers",
     "weight_code",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -137,6 +138,15 @@ def restore_lines(
         cursor = start + len(tag)
     out += data[cursor:]
     return bytes(out)
+
+
+_ANY_MARKER = re.compile(rb"^#owlmigrate:[^:\s]*: ", re.MULTILINE)
+
+
+def strip_all_markers(data: bytes) -> bytes:
+    """``data`` without any owlmigrate cutover marker: the crontab as scan found it (markers are
+    line prefixes, so line numbers are the same in both)."""
+    return _ANY_MARKER.sub(b"", data)
 
 
 def strip_markers(data: bytes, names: list[str]) -> bytes:

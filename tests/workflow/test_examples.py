@@ -109,6 +109,8 @@ async def test_the_whole_story_on_an_example_host(host: Path, tmp_path: Path) ->
 
         m.cutover(tmp_path / "app", all_jobs=True, ledger_url=ledger)
         assert snapshot(host) != original
+        # still provable after the cutover: verify reads the lines under their markers
+        assert verify_app(tmp_path / "app", years=1).ok
         live_run = await _fire(tmp_path / "app", worker, name)  # same worker, no restart
         assert live_run.status != "skipped"
         assert live_run.decision_mode == "fallback"
