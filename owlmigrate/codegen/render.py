@@ -433,6 +433,7 @@ def render(
     weights: Mapping[str, float] | None = None,
     shadows: Mapping[str, bool] | None = None,
     host_lines: HostLines | None = None,
+    agent_code: str | None = None,
 ) -> Rendering:
     """Render every file of the app directory for ``plan``.
 
@@ -440,6 +441,8 @@ def render(
     after a cutover or step reproduces the module the codemods left (rerunning is a no-op).
     ``host_lines`` (:func:`~owlmigrate.codegen.host.read_host_lines`) holds the real, unredacted
     text of each job line and of the ``run-parts`` lines; without it the plan's text is used.
+    ``agent_code`` is the ``agent=`` expression an operator added to the existing module's
+    ``OwlClawApp(...)``: it is kept (it is the operator's own code, not crontab text).
     """
     weights = weights or {}
     shadows = shadows or {}
@@ -529,7 +532,10 @@ def render(
     env = _environment()
     files: dict[str, bytes] = {}
     module = env.get_template("app.py.j2").render(
-        app_name=py_literal(app_name), triggers=triggers, header=py_comment(app_name)
+        app_name=py_literal(app_name),
+        app_extra=Code(f", agent={agent_code}" if agent_code else ""),
+        triggers=triggers,
+        header=py_comment(app_name),
     )
     files[MODULE_NAME] = module.encode("utf-8")
     for trigger in triggers:

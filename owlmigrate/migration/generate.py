@@ -14,7 +14,7 @@ from owlclaw_runtime.ledger import (
 
 from owlmigrate.atomic import crash_point
 from owlmigrate.codegen.host import read_host_lines
-from owlmigrate.codegen.render import MANIFEST_NAME, render
+from owlmigrate.codegen.render import MANIFEST_NAME, MODULE_NAME, render
 from owlmigrate.codegen.writer import plan_files, read_manifest, unified_diff, write_files
 from owlmigrate.errors import FindingError
 from owlmigrate.journal import (
@@ -23,6 +23,7 @@ from owlmigrate.journal import (
 )
 from owlmigrate.migration._base import AppDir, _entry, exclusive, open_ledger
 from owlmigrate.migration.recovery import recover
+from owlmigrate.rewrite.codemods import CodemodError, read_app_keyword
 from owlmigrate.rewrite.crontab_edit import is_disabled
 
 # ---------------------------------------------------------------------------------------------
@@ -63,6 +64,17 @@ def _journal_states(
     directory.mkdir(parents=True, exist_ok=True)
     store = open_ledger(directory, url)
     return store, replay(store.journal())
+
+
+def _existing_agent(directory: Path) -> str | None:
+    """The ``agent=`` the operator gave the existing module's ``OwlClawApp(...)``, if any: the
+    one edit the workflow asks for by hand, so regenerating keeps it."""
+    manifest = read_manifest(directory) or {}
+    module = directory / str(manifest.get("module") or MODULE_NAME)
+    try:
+        return read_app_keyword(module.read_text(encoding="utf-8"), "agent", path=str(module))
+    except (OSError, UnicodeDecodeError, CodemodError):
+        return None
 
 
 def _carry_cut_over_jobs(
@@ -146,6 +158,7 @@ def generate(
                 weights={j: s.weight for j, s in states.items()},
                 shadows={j: s.shadow for j, s in states.items()},
                 host_lines=read_host_lines(data),
+                agent_code=_existing_agent(directory),
             )
             rendered_jobs = {t.job_id for t in rendering.triggers}
             orphaned = sorted(j for j, s in states.items() if s.cut_over and j not in rendered_jobs)

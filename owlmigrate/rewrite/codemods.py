@@ -251,3 +251,25 @@ def set_shadow(
 ) -> CodemodResult:
     """Rewrite ``shadow=`` of ``event_name``'s trigger."""
     return set_cron_keyword(source, event_name, "shadow", repr(bool(shadow)), path=path)
+
+
+def read_app_keyword(source: str, keyword: str, *, path: str = "<module>") -> str | None:
+    """The source text of ``keyword=`` in the module's top-level ``app = OwlClawApp(...)``
+    (None when absent), e.g. the ``agent=`` an operator added by hand."""
+    module = _parse(source, path)
+    for statement in module.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for node in statement.body:
+            if not isinstance(node, cst.Assign) or not isinstance(node.value, cst.Call):
+                continue
+            func = node.value.func
+            name = (
+                func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
+            )
+            if name != "OwlClawApp":
+                continue
+            for arg in node.value.args:
+                if arg.keyword is not None and arg.keyword.value == keyword:
+                    return module.code_for_node(arg.value)
+    return None

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from owlmigrate.rewrite import (
     CodemodError,
+    read_app_keyword,
     read_cron_keyword,
     set_cron_keyword,
     set_shadow,
@@ -155,3 +156,18 @@ def test_stepping_up_then_rolling_back_returns_the_original_bytes(
         assert literal is not None
         source = set_cron_keyword(source, event, "migration_weight", literal).source
     assert source == original
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('app = OwlClawApp("h")\n', None),
+        ('app = OwlClawApp("h", agent="pkg.mod:Agent")\n', '"pkg.mod:Agent"'),
+        ('app = runtime.OwlClawApp("h", agent=make_agent())\n', "make_agent()"),
+        ('app = Other("h", agent="x:y")\n', None),
+    ],
+)
+def test_read_app_keyword_finds_the_agent_an_operator_added(
+    line: str, expected: str | None
+) -> None:
+    assert read_app_keyword(f"import x\n\n{line}", "agent") == expected

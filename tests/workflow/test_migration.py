@@ -371,6 +371,11 @@ def test_step_is_allowed_on_evidence_with_an_agent_configured(
     _runs_of(ledger_url, BACKUP, 0.1, "agent", 5)
     assert m.step(app, [BACKUP], to=0.5, ledger_url=ledger_url).jobs[BACKUP]["to"] == 0.5
     assert not [r for r in m.history(app, ledger_url=ledger_url) if r["forced"]]
+    # the agent= added by hand is the one edit regenerating keeps: not reported, not lost
+    plan = json.loads((app / "owlmigrate.json").read_text())["plan"]
+    again = m.generate(plan, app, ledger_url=ledger_url)
+    assert again.hand_edited == [] and again.updated == []
+    assert 'OwlClawApp("host", agent="wf_test_agent:Agent")' in module(app)
 
 
 def test_one_mutating_command_at_a_time(app: Path, ledger_url: str) -> None:
