@@ -45,6 +45,9 @@ echo "--- the legacy lines are commented, every other byte is untouched:"
 diff -u "$WORK/original/var/spool/cron/crontabs/www-data" \
         "$HOST/var/spool/cron/crontabs/www-data" | sed -n '1,14p' || true
 
+step verify --app "$WORK/app" --years 2 "(again, after the cutover)"
+"$OWLMIGRATE" verify --app "$WORK/app" --years 2 2>/dev/null | tail -n 1
+
 step trigger session_gc / sessionclean --app "$WORK/app"
 echo "(the fallback runs the host's real command line; its scripts do not exist on this"
 echo " machine, so these runs are recorded in the ledger as failed fallback runs)"
