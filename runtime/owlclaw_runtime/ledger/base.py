@@ -14,7 +14,7 @@ for SQLite and PostgreSQL):
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -113,6 +113,13 @@ class LedgerStore(abc.ABC):
     @abc.abstractmethod
     def record_execution(self, execution: CronExecution) -> None:
         """Insert or update (by ``execution_id``) and commit before returning."""
+
+    def record_executions(self, executions: Sequence[CronExecution]) -> None:
+        """Upsert several executions (in order; a later row of the same execution wins) and
+        commit before returning. Stores may commit them together with other threads' writes
+        (``SqlLedgerStore`` does: group commit); this default writes them one by one."""
+        for execution in executions:
+            self.record_execution(execution)
 
     @abc.abstractmethod
     def get_execution(

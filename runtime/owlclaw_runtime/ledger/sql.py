@@ -18,7 +18,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -245,6 +245,103 @@ _GET_TRIGGER_STATE = sa.select(s.trigger_states).where(
 )
 
 
+def _row_specific(error: BaseException) -> bool:
+    """Whether a failed write was refused because of a value in it (not a database that is
+    down or locked): then retrying the other rows on their own can succeed."""
+    cause = error.__cause__ if isinstance(error, LedgerError) else error
+    if isinstance(cause, (sa.exc.DataError, sa.exc.IntegrityError)):
+        return True
+    return isinstance(cause, (ValueError, TypeError, ArithmeticError)) or (
+        isinstance(cause, sa.exc.StatementError) and not isinstance(cause, DBAPIError)
+    )
+
+
+class _Batch:
+    """The rows of one ``record_executions`` call, waiting for a committer."""
+
+    __slots__ = ("done", "error", "rows")
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.done = False
+        self.error: BaseException | None = None
+
+
+class _GroupCommit:
+    """Leader/follower group commit of execution rows.
+
+    Every caller queues its rows. If no thread is committing, the caller becomes the leader: it
+    takes everything queued so far and writes it in one transaction, then wakes the others. A
+    caller whose rows were in that transaction returns (or raises the transaction's error: a
+    failed batch fails every call in it, and nothing of it was committed); one whose rows came
+    later becomes the next leader. When the error is caused by a row (``row_specific``), each
+    call of the failed batch is written again on its own, so only the call holding the bad row
+    fails. No call returns before its own rows are committed, and no
+    row waits anywhere but in the stack of a caller blocked on it, so nothing can be dropped
+    (the guarantee of ``LedgerStore``). While one transaction commits (a SQLite fsync, a
+    PostgreSQL round trip), the next batch gathers: 1,000 concurrent writers need a few
+    commits, not 1,000."""
+
+    def __init__(
+        self,
+        write: Callable[[list[dict[str, Any]]], None],
+        row_specific: Callable[[BaseException], bool],
+    ) -> None:
+        self._write = write
+        self._row_specific = row_specific
+        self._cond = threading.Condition()
+        self._queue: list[_Batch] = []
+        self._leading = False
+        #: transactions and calls committed so far (tests, benchmarks)
+        self.transactions = 0
+        self.calls = 0
+
+    def submit(self, rows: list[dict[str, Any]]) -> None:
+        mine = _Batch(rows)
+        with self._cond:
+            self._queue.append(mine)
+            while not mine.done and self._leading:
+                self._cond.wait()
+            if mine.done:
+                if isinstance(mine.error, LedgerError):
+                    # a fresh exception per caller: one object raised in many threads would
+                    # collect all their tracebacks
+                    raise LedgerError(str(mine.error)) from mine.error
+                if mine.error is not None:
+                    raise mine.error
+                return
+            self._leading = True
+            batch, self._queue = self._queue, []
+        committed = 0
+        try:
+            self._write([row for b in batch for row in b.rows])
+            committed = 1
+        except BaseException as exc:  # nothing of the batch was committed
+            for b in batch:
+                b.error = exc
+            if len(batch) > 1 and self._row_specific(exc):
+                # One bad row (a value the database refuses) must not fail the other runs'
+                # records: write each call on its own so only the bad one fails. A database
+                # that is down or locked fails them all at once (retrying each would wait
+                # busy_timeout per call).
+                for b in batch:
+                    try:
+                        self._write(b.rows)
+                        b.error = None
+                        committed += 1
+                    except BaseException as one:
+                        b.error = one
+        with self._cond:
+            for b in batch:
+                b.done = True
+            self.transactions += committed
+            self.calls += sum(1 for b in batch if b.error is None)
+            self._leading = False
+            self._cond.notify_all()
+        if mine.error is not None:
+            raise mine.error
+
+
 class SqlLedgerStore(LedgerStore):
     """``LedgerStore`` on SQLAlchemy Core. Safe to share between threads.
 
@@ -262,6 +359,7 @@ class SqlLedgerStore(LedgerStore):
         self._local_locks: dict[str, threading.Lock] = {}
         self._local_locks_guard = threading.Lock()
         self._upserts: dict[str, sa.sql.Executable] = {}
+        self._group = _GroupCommit(self._write_execution_rows, _row_specific)
         self.db_path: Path | None = None
         self._engine = self._create_engine()
         self._write_engine = self._engine.execution_options(owlclaw_write=True)
@@ -438,12 +536,52 @@ class SqlLedgerStore(LedgerStore):
             self._upserts[table.name] = stmt
         conn.execute(stmt, values)
 
+    def _upsert_many(
+        self,
+        conn: Connection,
+        table: sa.Table,
+        rows: list[dict[str, Any]],
+        keys: tuple[str, ...],
+    ) -> None:
+        if len(rows) == 1:
+            self._upsert(conn, table, rows[0], keys)
+            return
+        self._upsert(conn, table, rows[0], keys)  # builds and caches the statement
+        conn.execute(self._upserts[table.name], rows[1:])
+
     # -- executions --
 
     def record_execution(self, execution: CronExecution) -> None:
-        row = _execution_row(execution, datetime.now(UTC))
-        with self._writing() as conn:
-            self._upsert(conn, ex, row, ("tenant_id", "execution_id"))
+        self.record_executions([execution])
+
+    def record_executions(self, executions: Sequence[CronExecution]) -> None:
+        """Upsert every execution, committed before returning, coalesced with the calls of other
+        threads into one transaction (group commit, :class:`_GroupCommit`): with 1,000 runs
+        starting at once, SQLite commits a few times instead of 1,000 times in a row.
+
+        Rows are built here, in the caller's thread, so a row that cannot be built fails only
+        its own call. Within one call the order is kept (a later row of the same execution
+        wins)."""
+        now = datetime.now(UTC)
+        rows = [_execution_row(e, now) for e in executions]
+        if rows:
+            self._group.submit(rows)
+
+    def _write_execution_rows(self, rows: list[dict[str, Any]]) -> None:
+        """One transaction upserting ``rows`` (the group committer's write)."""
+        # The last row of each execution wins: one multi-row statement may not touch a row
+        # twice on PostgreSQL, and every upsert rewrites every column anyway.
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in rows:
+            key = (row["tenant_id"], row["execution_id"])
+            latest.pop(key, None)
+            latest[key] = row
+        try:
+            with self._writing() as conn:
+                self._upsert_many(conn, ex, list(latest.values()), ("tenant_id", "execution_id"))
+        except (ValueError, TypeError, ArithmeticError, sa.exc.StatementError) as exc:
+            # a value the driver cannot bind (sqlite3: an int over 64 bits): a typed error too
+            raise LedgerError(f"ledger {self.display_url}: {exc}") from exc
 
     def get_execution(
         self, execution_id: str, *, tenant_id: str = "default"
