@@ -29,6 +29,15 @@ class LedgerError(OwlClawError):
     the database failed; the message names the ledger URL when the database is the cause."""
 
 
+class LedgerWriteError(LedgerError):
+    """``record_executions`` could not commit some of its rows; ``uncommitted`` holds their
+    ``(tenant_id, execution_id)``. Every other row of the call is committed."""
+
+    def __init__(self, message: str, uncommitted: frozenset[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.uncommitted = uncommitted
+
+
 @dataclass(frozen=True)
 class ManagementEvent:
     """A pause, resume, manual trigger, step, cutover or rollback: recorded, never counted."""
@@ -117,9 +126,19 @@ class LedgerStore(abc.ABC):
     def record_executions(self, executions: Sequence[CronExecution]) -> None:
         """Upsert several executions (in order; a later row of the same execution wins) and
         commit before returning. Stores may commit them together with other threads' writes
-        (``SqlLedgerStore`` does: group commit); this default writes them one by one."""
-        for execution in executions:
-            self.record_execution(execution)
+        (``SqlLedgerStore`` does: group commit); this default writes them one by one.
+
+        If any row is not committed, :class:`LedgerWriteError` names every one that is not;
+        the others are committed."""
+        for index, execution in enumerate(executions):
+            try:
+                self.record_execution(execution)
+            except LedgerError as exc:
+                rest = executions[index:]
+                raise LedgerWriteError(
+                    f"{len(rest)} of {len(executions)} execution row(s) not committed: {exc}",
+                    frozenset((e.tenant_id, e.execution_id) for e in rest),
+                ) from exc
 
     @abc.abstractmethod
     def get_execution(

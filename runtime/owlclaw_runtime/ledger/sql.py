@@ -39,6 +39,7 @@ from owlclaw_runtime.ledger.base import (
     JournalEntry,
     LedgerError,
     LedgerStore,
+    LedgerWriteError,
     ManagementEvent,
     SideStats,
     TriggerState,
@@ -296,22 +297,18 @@ class _GroupCommit:
         self.transactions = 0
         self.calls = 0
 
-    def submit(self, rows: list[dict[str, Any]]) -> None:
-        mine = _Batch(rows)
+    def submit(self, entries: list[list[dict[str, Any]]]) -> list[BaseException | None]:
+        """Commit each entry (a list of rows written together); returns once every entry is
+        committed or failed, with each entry's error (``None``: committed)."""
+        mine = [_Batch(rows) for rows in entries]
         with self._cond:
-            self._queue.append(mine)
-            while not mine.done and self._leading:
+            self._queue.extend(mine)
+            while self._leading and not all(b.done for b in mine):
                 self._cond.wait()
-            if mine.done:
-                if isinstance(mine.error, LedgerError):
-                    # a fresh exception per caller: one object raised in many threads would
-                    # collect all their tracebacks
-                    raise LedgerError(str(mine.error)) from mine.error
-                if mine.error is not None:
-                    raise mine.error
-                return
+            if all(b.done for b in mine):
+                return [b.error for b in mine]
             self._leading = True
-            batch, self._queue = self._queue, []
+            batch, self._queue = self._queue, []  # holds all of mine: queued under this lock
         committed = 0
         try:
             self._write([row for b in batch for row in b.rows])
@@ -321,9 +318,9 @@ class _GroupCommit:
                 b.error = exc
             if len(batch) > 1 and self._row_specific(exc):
                 # One bad row (a value the database refuses) must not fail the other runs'
-                # records: write each call on its own so only the bad one fails. A database
+                # records: write each entry on its own so only the bad one fails. A database
                 # that is down or locked fails them all at once (retrying each would wait
-                # busy_timeout per call).
+                # busy_timeout per entry).
                 for b in batch:
                     try:
                         self._write(b.rows)
@@ -331,15 +328,25 @@ class _GroupCommit:
                         committed += 1
                     except BaseException as one:
                         b.error = one
-        with self._cond:
-            for b in batch:
-                b.done = True
-            self.transactions += committed
-            self.calls += sum(1 for b in batch if b.error is None)
-            self._leading = False
-            self._cond.notify_all()
-        if mine.error is not None:
-            raise mine.error
+        finally:
+            with self._cond:
+                for b in batch:
+                    b.done = True
+                self.transactions += committed
+                self.calls += sum(1 for b in batch if b.error is None)
+                self._leading = False
+                self._cond.notify_all()
+        return [b.error for b in mine]
+
+
+def _own_error(error: BaseException) -> BaseException:
+    """A fresh exception for each caller of a failed batch (one object raised in many threads
+    would collect all their tracebacks)."""
+    if isinstance(error, LedgerError):
+        fresh = LedgerError(str(error))
+        fresh.__cause__ = error
+        return fresh
+    return error
 
 
 class SqlLedgerStore(LedgerStore):
@@ -552,7 +559,9 @@ class SqlLedgerStore(LedgerStore):
     # -- executions --
 
     def record_execution(self, execution: CronExecution) -> None:
-        self.record_executions([execution])
+        (error,) = self._group.submit([[_execution_row(execution, datetime.now(UTC))]])
+        if error is not None:
+            raise _own_error(error)
 
     def record_executions(self, executions: Sequence[CronExecution]) -> None:
         """Upsert every execution, committed before returning, coalesced with the calls of other
@@ -560,12 +569,21 @@ class SqlLedgerStore(LedgerStore):
         starting at once, SQLite commits a few times instead of 1,000 times in a row.
 
         Rows are built here, in the caller's thread, so a row that cannot be built fails only
-        its own call. Within one call the order is kept (a later row of the same execution
-        wins)."""
+        its own call. Each execution is an entry of its own: one the database refuses fails
+        alone, and :class:`LedgerWriteError` names every execution not committed. The order
+        is kept (a later row of the same execution wins)."""
         now = datetime.now(UTC)
         rows = [_execution_row(e, now) for e in executions]
-        if rows:
-            self._group.submit(rows)
+        if not rows:
+            return
+        errors = self._group.submit([[row] for row in rows])
+        failed = [(e, err) for e, err in zip(executions, errors, strict=True) if err is not None]
+        if failed:
+            first = failed[0][1]
+            raise LedgerWriteError(
+                f"{len(failed)} of {len(rows)} execution row(s) not committed: {first}",
+                frozenset((e.tenant_id, e.execution_id) for e, _ in failed),
+            ) from first
 
     def _write_execution_rows(self, rows: list[dict[str, Any]]) -> None:
         """One transaction upserting ``rows`` (the group committer's write)."""

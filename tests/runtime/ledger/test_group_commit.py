@@ -13,7 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from owlclaw_runtime.ledger import LedgerError, LedgerStore, SqlLedgerStore, open_store
+from owlclaw_runtime.ledger import (
+    LedgerError,
+    LedgerStore,
+    LedgerWriteError,
+    SqlLedgerStore,
+    open_store,
+)
 from owlclaw_runtime.triggers.models import CronExecution, ExecutionStatus
 
 THREADS = 12
@@ -193,3 +199,14 @@ def test_record_executions_default_on_the_base_class(n: int, tmp_path: Any) -> N
         assert all(store.get_execution(i) is not None for i in ids)
     finally:
         store.close()
+
+
+def test_record_executions_names_only_the_rows_not_committed(ledger_store: LedgerStore) -> None:
+    good = [CronExecution("job", ExecutionStatus.SUCCESS, f"g{i}") for i in range(3)]
+    bad = CronExecution("job", ExecutionStatus.FAILED, "too-big", exit_code=2**70)
+    with pytest.raises(LedgerWriteError) as info:
+        ledger_store.record_executions([good[0], bad, *good[1:]])
+    assert info.value.uncommitted == frozenset({("default", "too-big")})
+    assert "1 of 4" in str(info.value)
+    assert all(ledger_store.get_execution(e.execution_id) is not None for e in good)
+    assert ledger_store.get_execution("too-big") is None
