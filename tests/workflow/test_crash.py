@@ -90,10 +90,13 @@ def run_subprocess(args: list[str], env: dict[str, str], crash: str | None = Non
 
 
 @pytest.fixture
-def world(make_plan: Callable[..., Path], tmp_path: Path) -> tuple[Path, dict[str, str]]:
+def world(
+    make_plan: Callable[..., Path], tmp_path: Path, ledger_url: str
+) -> tuple[Path, dict[str, str]]:
+    """A generated app whose journal is a SQLite file or a PostgreSQL schema."""
     plan = make_plan({"etc/crontab": ORIGINAL, "etc/cron.d/other": OTHER})
     env = dict(os.environ)
-    env["OWLCLAW_LEDGER_URL"] = f"sqlite:///{tmp_path / 'ledger.db'}"
+    env["OWLCLAW_LEDGER_URL"] = ledger_url
     env["OWLMIGRATE_SWITCH_WINDOW"] = "off"
     done = run(["generate", str(plan), "-o", str(tmp_path / "app")], env)
     assert done.returncode == 0, done.stderr
