@@ -123,6 +123,13 @@ ensure_database() {
   q=$(su postgres -c "psql -p $PG_PORT -qtAX -c \"SELECT 1 FROM pg_roles WHERE rolname='hatchet'\"")
   [ "$q" = 1 ] || su postgres -c "psql -p $PG_PORT -qtAX -c \"CREATE ROLE hatchet LOGIN PASSWORD 'hatchet'\""
   q=$(su postgres -c "psql -p $PG_PORT -qtAX -c \"SELECT 1 FROM pg_database WHERE datname='hatchet'\"")
+  if [ "$q" = 1 ] && [ ! -s "$STATE/config/server.yaml" ]; then
+    # A fresh checkout generates fresh keys; a database seeded under another checkout's keys
+    # (a previous CI run on the same machine) would not match them, so start it over.
+    log "fresh engine config: recreating the hatchet database"
+    su postgres -c "psql -p $PG_PORT -qtAX -c 'DROP DATABASE hatchet WITH (FORCE)'"
+    q=
+  fi
   [ "$q" = 1 ] || su postgres -c "psql -p $PG_PORT -qtAX -c 'CREATE DATABASE hatchet OWNER hatchet'"
   # A migration runs `CREATE EXTENSION btree_gist` itself (a trusted extension, so the owner
   # may); hatchet's role therefore must own the database, which it does.
