@@ -72,6 +72,35 @@ class CircuitBreaker:
         self._cache[event_name] = (state, now)
         return state
 
+    def prime(self, states: dict[str, BreakerState], read_started: float) -> None:
+        """Fill the cache from one bulk read (``LedgerStore.breakers``) started at the
+        monotonic time ``read_started``, so runs of a closed breaker need no query of their
+        own. An entry cached after the read began (a state this process saved meanwhile) is
+        newer than the read and is kept."""
+        for name, state in states.items():
+            with self._lock(name):
+                cached = self._cache.get(name)
+                if cached is None or cached[1] < read_started:
+                    self._cache[name] = (state, read_started)
+
+    def check_cached(self, config: CronTriggerConfig, now: datetime) -> BreakerDecision | None:
+        """The check answered from the cache without blocking: a fresh ``closed`` state lets
+        the run through. ``None`` when the ledger must be asked (no fresh state, an open or
+        half-open breaker, whose check may save a transition) or another thread is busy with
+        this trigger's breaker (the event loop never waits on that lock)."""
+        lock = self._lock(config.event_name)
+        if not lock.acquire(blocking=False):
+            return None
+        try:
+            cached = self._cache.get(config.event_name)
+            if cached is None or time.monotonic() - cached[1] >= self._cache_seconds:
+                return None
+            if cached[0].state != CLOSED:
+                return None
+            return BreakerDecision(True, CLOSED)
+        finally:
+            lock.release()
+
     def check(self, config: CronTriggerConfig, now: datetime) -> BreakerDecision:
         """Before a run (see :meth:`_check`); one check or record per trigger at a time."""
         with self._lock(config.event_name):

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from owlclaw_runtime.breaker import CircuitBreaker
+from owlclaw_runtime.breaker import BreakerDecision, CircuitBreaker
 from owlclaw_runtime.ledger.base import LedgerStore
 from owlclaw_runtime.triggers.models import CronTriggerConfig
 
@@ -59,15 +59,48 @@ class CronGovernance:
         self.breaker = breaker
         self._tenant = tenant_id
 
-    def check(
+    @staticmethod
+    def reads_ledger(config: CronTriggerConfig, *, trigger_type: str = "cron") -> bool:
+        """Whether the checks after the breaker query the ledger for this run: only a cooldown
+        (``last_success_at``) or a daily limit (``daily_usage``) does, and a manual run skips
+        both."""
+        if trigger_type == "manual":
+            return False
+        return (
+            config.cooldown_seconds > 0
+            or config.max_daily_runs is not None
+            or config.max_daily_cost is not None
+        )
+
+    def check_cached(
         self, config: CronTriggerConfig, now: datetime, *, trigger_type: str = "cron"
+    ) -> GovernanceResult | None:
+        """The whole check when it needs no query (no cooldown or daily limit to read, the
+        breaker's closed state cached): the event loop may run it inline, without a thread
+        hop or a database round trip. ``None`` means: call :meth:`check` in a thread."""
+        if self.reads_ledger(config, trigger_type=trigger_type):
+            return None
+        decision = self.breaker.check_cached(config, now)
+        if decision is None:
+            return None
+        return self.check(config, now, trigger_type=trigger_type, decision=decision)
+
+    def check(
+        self,
+        config: CronTriggerConfig,
+        now: datetime,
+        *,
+        trigger_type: str = "cron",
+        decision: BreakerDecision | None = None,
     ) -> GovernanceResult:
-        """Every pre-run check in order; stops at the first that refuses."""
+        """Every pre-run check in order; stops at the first that refuses. ``decision`` is the
+        breaker's, when already taken (:meth:`check_cached`)."""
         checks: dict[str, Any] = {}
         name = config.event_name
         manual = trigger_type == "manual"
 
-        decision = self.breaker.check(config, now)
+        if decision is None:
+            decision = self.breaker.check(config, now)
         checks["breaker"] = {"passed": decision.allowed, "state": decision.state}
         if not decision.allowed:
             return GovernanceResult(

@@ -14,7 +14,7 @@ for SQLite and PostgreSQL):
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -195,6 +195,14 @@ class LedgerStore(abc.ABC):
     @abc.abstractmethod
     def get_breaker(self, event_name: str, *, tenant_id: str = "default") -> BreakerState:
         """Current breaker state (closed when never saved)."""
+
+    def breakers(
+        self, event_names: Iterable[str], *, tenant_id: str = "default"
+    ) -> dict[str, BreakerState]:
+        """The breaker state of each named trigger (closed when never saved). Workers read
+        them all at once per cache period instead of one query per run; this default asks
+        :meth:`get_breaker` for each."""
+        return {name: self.get_breaker(name, tenant_id=tenant_id) for name in event_names}
 
     @abc.abstractmethod
     def save_breaker(self, state: BreakerState) -> None:

@@ -18,7 +18,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -241,6 +241,9 @@ _GET_EXECUTION = sa.select(ex).where(
 _GET_BREAKER = sa.select(s.breakers.c.state, s.breakers.c.opened_at).where(
     s.breakers.c.tenant_id == _TENANT, s.breakers.c.event_name == _EVENT
 )
+_ALL_BREAKERS = sa.select(
+    s.breakers.c.event_name, s.breakers.c.state, s.breakers.c.opened_at
+).where(s.breakers.c.tenant_id == _TENANT)
 _GET_TRIGGER_STATE = sa.select(s.trigger_states).where(
     s.trigger_states.c.tenant_id == _TENANT, s.trigger_states.c.event_name == _EVENT
 )
@@ -772,6 +775,25 @@ class SqlLedgerStore(LedgerStore):
         return BreakerState(
             event_name=event_name, state=row.state, opened_at=row.opened_at, tenant_id=tenant_id
         )
+
+    def breakers(
+        self, event_names: Iterable[str], *, tenant_id: str = "default"
+    ) -> dict[str, BreakerState]:
+        # One query for the tenant's saved states (one row per trigger whose breaker ever
+        # moved: few), the rest are closed.
+        found = {
+            row.event_name: BreakerState(
+                event_name=row.event_name,
+                state=row.state,
+                opened_at=row.opened_at,
+                tenant_id=tenant_id,
+            )
+            for row in self._all(_ALL_BREAKERS, {"tenant": tenant_id})
+        }
+        return {
+            name: found.get(name) or BreakerState(event_name=name, tenant_id=tenant_id)
+            for name in event_names
+        }
 
     def save_breaker(self, state: BreakerState) -> None:
         if state.state not in ("closed", "open", "half_open"):
