@@ -8,8 +8,10 @@ What it does differently from OwlClaw's ``_run_cron`` (reference/owlclaw.md sect
 - a missing fallback never turns a failure into a skip; ``always`` really runs both (bug 5);
 - ``max_duration`` is the timeout; cost, decision mode, governance checks, scheduled and
   triggered times, weight and retry count are persisted (bug 6);
-- every execution is written as ``running`` before it starts and again when it ends, each write
-  committed before the pipeline goes on, so a crash leaves a trace and nothing is dropped (gap 14);
+- every execution is written as ``running`` when it starts and again when it ends; the final row
+  is committed before the run is reported finished, so nothing is dropped (gap 14). Rows go
+  through one writer task per loop that hands everything queued to the ledger's group commit
+  (``record_executions``): 1,000 runs starting together cost a few transactions, not 1,000;
 - the effective weight, shadow and pause come from the ledger's trigger state (re-read every
   ``state_ttl_seconds``), so ``owlmigrate step`` reaches running workers without a restart.
 """
@@ -17,6 +19,8 @@ What it does differently from OwlClaw's ``_run_cron`` (reference/owlclaw.md sect
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import functools
 import inspect
 import json
@@ -24,6 +28,7 @@ import logging
 import time
 import traceback
 import uuid
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,7 +40,7 @@ from owlclaw_runtime.agent.loading import normalize_agent_result
 from owlclaw_runtime.breaker import CircuitBreaker
 from owlclaw_runtime.concurrency import PrioritySemaphore, SlotHold, TriggerSlots
 from owlclaw_runtime.governance import CronGovernance
-from owlclaw_runtime.ledger.base import LedgerError, TriggerState
+from owlclaw_runtime.ledger.base import LedgerError, LedgerWriteError, TriggerState
 from owlclaw_runtime.redact import redact
 from owlclaw_runtime.retry import NonRetryableError, RetryStrategy
 from owlclaw_runtime.triggers.models import CronExecution, CronTriggerConfig, ExecutionStatus
@@ -106,6 +111,22 @@ def effective_state(config: CronTriggerConfig, state: TriggerState | None) -> Ef
     )
 
 
+#: (wants context, is async) per fallback: inspect.signature costs ~50 us, a run's whole start
+#: budget with 1,000 runs due together. Weak keys: a fallback dropped with its trigger goes too.
+_CALL_SHAPES: weakref.WeakKeyDictionary[Any, tuple[bool, bool]] = weakref.WeakKeyDictionary()
+
+
+def _call_shape(fn: Callable[..., Any]) -> tuple[bool, bool]:
+    try:
+        return _CALL_SHAPES[fn]
+    except (KeyError, TypeError):  # TypeError: unhashable or not weakly referenceable
+        pass
+    shape = (_wants_context(fn), _is_async(fn))
+    with contextlib.suppress(TypeError):
+        _CALL_SHAPES[fn] = shape
+    return shape
+
+
 def _wants_context(fn: Callable[..., Any]) -> bool:
     """A fallback taking a positional parameter receives the context; one taking none does not."""
     try:
@@ -130,6 +151,10 @@ def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
+def _jsonable_value(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("scheduled_at must be timezone-aware")
@@ -138,6 +163,15 @@ def _utc(value: datetime) -> datetime:
 
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _snapshot(execution: CronExecution) -> CronExecution:
+    """The row as it is now: the run goes on changing the execution while its row waits for
+    the writer, and a ``running`` row must not carry half of the final state."""
+    row = copy.copy(execution)
+    row.governance_checks = dict(execution.governance_checks)
+    row.context = dict(execution.context)
+    return row
 
 
 class Pipeline:
@@ -157,6 +191,12 @@ class Pipeline:
         #: waits between attempts to write a terminal row while the database fails
         self.commit_retry_delays: tuple[float, ...] = (0.2, 1.0, 3.0)
         self._governance: CronGovernance | None = None
+        #: wait for the ``running`` row's commit before the job starts (crash evidence for a
+        #: job that had only just started, at the price of a commit on every start; see
+        #: docs/runtime.md). Off: the row is queued and committed while the job starts.
+        self.running_row_before_start = False
+        self._pending_rows: list[tuple[CronExecution, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     # -- wiring -------------------------------------------------------------------------
     async def _db(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
@@ -193,13 +233,51 @@ class Pipeline:
         if job_pool is not None:
             job_pool.shutdown(wait=False, cancel_futures=True)
 
+    def _submit(self, execution: CronExecution) -> asyncio.Future[None]:
+        """Queue a snapshot of the row for the writer task; the future is done once the row is
+        committed (or holds the error). The row waits only for the writer's current batch,
+        while a caller awaits it: nothing is written behind anyone's back or dropped."""
+        self._bind_loop()
+        assert self._loop is not None
+        done: asyncio.Future[None] = self._loop.create_future()
+        self._pending_rows.append((_snapshot(execution), done))
+        if self._writer is None or self._writer.done():
+            self._writer = self._loop.create_task(self._write_rows())
+        return done
+
+    async def _record(self, execution: CronExecution) -> None:
+        """Commit the row (through the group-committing writer) before returning."""
+        await asyncio.shield(self._submit(execution))
+
+    async def _write_rows(self) -> None:
+        """The writer: hands everything queued to ``ledger.record_executions`` in one call (one
+        ledger thread, however many runs wait), then the next batch. Rows are written in the
+        order they were queued, so a run's final row never lands before its ``running`` row."""
+        while self._pending_rows:
+            batch, self._pending_rows = self._pending_rows, []
+            try:
+                await self._db(self._app.ledger.record_executions, [row for row, _ in batch])
+            except LedgerWriteError as exc:
+                for row, done in batch:
+                    if (row.tenant_id, row.execution_id) in exc.uncommitted:
+                        _fail(done, LedgerError(str(exc)))
+                    elif not done.done():
+                        done.set_result(None)
+            except Exception as exc:
+                for _, done in batch:
+                    _fail(done, exc if isinstance(exc, LedgerError) else LedgerError(str(exc)))
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
     async def _commit(self, execution: CronExecution) -> None:
         """Write a run's terminal row, retrying a failing database a few times: the job has
         run, so its record must not be lost to a brief outage (OwlClaw dropped records). The
         last error is raised if the database stays down."""
         for delay in (*self.commit_retry_delays, None):
             try:
-                await self._db(self._app.ledger.record_execution, execution)
+                await self._record(execution)
                 return
             except LedgerError as exc:
                 if delay is None:
@@ -252,9 +330,11 @@ class Pipeline:
             self._loop = loop
             self._global = PrioritySemaphore(self._app.max_concurrent)
             self._slots = TriggerSlots()
-            self._state_lock = asyncio.Lock()
+            self._refreshing: asyncio.Task[None] | None = None
             self._idle = asyncio.Event()
             self._idle.set()
+            self._pending_rows = []
+            self._writer = None
 
     async def drain(self) -> None:
         """Wait until every dispatched run has finished (and been committed)."""
@@ -272,18 +352,51 @@ class Pipeline:
     async def effective(self, config: CronTriggerConfig) -> EffectiveState:
         """The trigger's effective pause/weight/shadow, from a cache at most ``ttl`` old."""
         self._bind_loop()
-        now = time.monotonic()
-        if self._states_read_at is None or now - self._states_read_at >= self._ttl:
-            async with self._state_lock:
-                if self._states_read_at is None or time.monotonic() - self._states_read_at >= (
-                    self._ttl
-                ):
-                    states = await self._db(
-                        self._app.ledger.all_trigger_states, tenant_id=self._app.tenant_id
-                    )
-                    self._states = {s.event_name: s for s in states}
-                    self._states_read_at = time.monotonic()
+        if self._states_read_at is None or time.monotonic() - self._states_read_at >= self._ttl:
+            await self._refresh_overrides()
         return effective_state(config, self._states.get(config.event_name))
+
+    async def prefetch(self, within: float) -> None:
+        """Re-read the trigger and breaker states now unless the cache will still be fresh in
+        ``within`` seconds. The local scheduler calls it just before a wake-up, so the runs it
+        hands out find a fresh cache and start without waiting for a query."""
+        self._bind_loop()
+        if self._ttl <= within:
+            return  # a cache that short would be stale again by the wake-up
+        read_at = self._states_read_at
+        if read_at is None or time.monotonic() + within - read_at >= self._ttl:
+            await self._refresh_overrides()
+
+    async def _refresh_overrides(self) -> None:
+        """One read shared by every run that needs it; they all resume together when it is done
+        (an asyncio.Lock would wake them one per loop iteration: 1,000 runs due at once queued
+        behind each other)."""
+        assert self._loop is not None
+        if self._refreshing is None:
+            self._refreshing = self._loop.create_task(self._read_and_keep_overrides())
+        await asyncio.shield(self._refreshing)
+
+    async def _read_and_keep_overrides(self) -> None:
+        try:
+            read_started = time.monotonic()
+            states = await self._db(self._read_overrides, read_started)
+            self._states = {s.event_name: s for s in states}
+            self._states_read_at = read_started
+        finally:
+            self._refreshing = None
+
+    def _read_overrides(self, read_started: float) -> list[TriggerState]:
+        """Every trigger state of the tenant, and every breaker state primed into the breaker's
+        cache: two queries per ``state_ttl_seconds`` instead of a breaker query per run."""
+        ledger, tenant = self._app.ledger, self._app.tenant_id
+        states = ledger.all_trigger_states(tenant_id=tenant)
+        configs = self._app.cron_registry.list_triggers()
+        names = [c.event_name for c in configs]
+        self.breaker.prime(ledger.breakers(names, tenant_id=tenant), read_started)
+        for config in configs:  # off the loop: learn how each fallback is called (cached)
+            if config.fallback_handler is not None:
+                _call_shape(config.fallback_handler)
+        return states
 
     # -- dispatch ------------------------------------------------------------------------
     async def dispatch(
@@ -360,22 +473,24 @@ class Pipeline:
                 backend=app.backend_name,
                 retry_count=retry_count,
             )
-            user_context = dict(context or {})
-            execution.context = _jsonable(
-                {
-                    **user_context,
-                    "trigger_type": trigger_type,
-                    "event_name": config.event_name,
-                    "cron_expression": config.expression,
-                    "timezone": config.timezone,
-                    "focus": config.focus,
-                    "scheduled_at": _iso(scheduled),
-                    "triggered_at": _iso(now),
-                    "execution_id": execution.execution_id,
-                    "run_index": index,
-                    "runs": runs,
-                }
-            )
+            # Only values that may not be JSON go through the JSON round trip (it costs more
+            # than the rest of a run's start when 1,000 runs start at once).
+            focus = config.focus
+            if focus is not None and not isinstance(focus, str):
+                focus = _jsonable_value(focus)
+            execution.context = {
+                **(_jsonable(dict(context)) if context else {}),
+                "trigger_type": trigger_type,
+                "event_name": config.event_name,
+                "cron_expression": config.expression,
+                "timezone": config.timezone,
+                "focus": focus,
+                "scheduled_at": _iso(scheduled),
+                "triggered_at": _iso(now),
+                "execution_id": execution.execution_id,
+                "run_index": index,
+                "runs": runs,
+            }
             state = await self.effective(config)
             execution.migration_weight = state.migration_weight
             # Gate: a paused trigger runs nothing; a shadow trigger records that it would have
@@ -411,12 +526,14 @@ class Pipeline:
         state: EffectiveState,
         raise_on_failure: bool,
     ) -> CronExecution:
-        gov = await self._db(
-            self.governance.check,
-            config,
-            execution.triggered_at or self._app.now(),
-            trigger_type=execution.trigger_type,
-        )
+        now = execution.triggered_at or self._app.now()
+        # No query can change the decision of a trigger without cooldown or daily limits whose
+        # closed breaker is cached: decide inline, without a thread hop or a round trip.
+        gov = self.governance.check_cached(config, now, trigger_type=execution.trigger_type)
+        if gov is None:
+            gov = await self._db(
+                self.governance.check, config, now, trigger_type=execution.trigger_type
+            )
         if gov.breaker_transition is not None:
             previous, new = gov.breaker_transition
             self.notify("breaker_changed", config, new, previous)
@@ -495,7 +612,14 @@ class Pipeline:
             await self._add_previous_run(config, execution)
         execution.status = ExecutionStatus.RUNNING
         execution.started_at = app.now()
-        await self._db(app.ledger.record_execution, execution)
+        # The running row is queued and the job starts at once: waiting for its commit would
+        # delay every start by a commit (1,000 runs due together queued 1,000 of them). The
+        # writer commits rows in order, and the final row waits for this one below, so the
+        # ledger never goes back from a final state to running. A crash before this commit
+        # loses only the running evidence of a job that had just started (docs/runtime.md).
+        running_row = self._submit(execution)
+        if self.running_row_before_start:
+            await asyncio.shield(running_row)  # a failing ledger: the job does not start
         self.notify("execution_started", config, execution)
         self._running += 1
         self.notify("active_changed", self._running)
@@ -509,6 +633,7 @@ class Pipeline:
             execution.error_message = "cancelled before the run finished (worker stopping)"
             execution.completed_at = app.now()
             execution.duration_seconds = time.perf_counter() - started
+            await asyncio.shield(self._settle_running(running_row))
             await asyncio.shield(self._commit(execution))
             raise
         finally:
@@ -516,6 +641,7 @@ class Pipeline:
             self.notify("active_changed", self._running)
         execution.completed_at = app.now()
         execution.duration_seconds = time.perf_counter() - started
+        await self._settle_running(running_row)
         await self._commit(execution)
 
         counted = execution.status.counts_as_execution
@@ -542,6 +668,16 @@ class Pipeline:
         elif trial:
             self.breaker.abandon_trial(config.event_name)
         return execution
+
+    @staticmethod
+    async def _settle_running(running_row: asyncio.Future[None]) -> None:
+        """Wait for the run's ``running`` row before its final row is written. If it could not
+        be written, the run is not failed for that: the final row (retried in ``_commit``) is
+        the record that matters."""
+        try:
+            await asyncio.shield(running_row)
+        except LedgerError as exc:
+            log.warning("the running row could not be recorded (%s); recording the outcome", exc)
 
     async def _retry_loop(
         self,
@@ -581,7 +717,7 @@ class Pipeline:
                     strategy.max_retries,
                     execution.error_message,
                 )
-                await self._db(app.ledger.record_execution, execution)
+                await self._record(execution)
                 slot.release()
                 await app.sleep(delay)
                 await slot.acquire()
@@ -699,9 +835,10 @@ class Pipeline:
     async def _call_fallback(self, config: CronTriggerConfig, execution: CronExecution) -> None:
         fn = config.fallback_handler
         assert fn is not None
-        args: tuple[Any, ...] = (dict(execution.context),) if _wants_context(fn) else ()
+        wants_context, is_async = _call_shape(fn)
+        args: tuple[Any, ...] = (dict(execution.context),) if wants_context else ()
         try:
-            if _is_async(fn):
+            if is_async:
                 result = await self._with_timeout(fn(*args), config)
             else:
                 # A sync fallback runs in a thread so the loop keeps firing other triggers. On
@@ -761,6 +898,23 @@ class _LegacyOutcome:
     def from_details(cls, details: dict[str, Any]) -> _LegacyOutcome:
         code, tail = details.get("exit_code"), details.get("output_tail")
         return cls(code if isinstance(code, int) else None, tail if isinstance(tail, str) else None)
+
+
+def _fail(done: asyncio.Future[None], error: LedgerError) -> None:
+    if done.done():
+        return
+    # a fresh exception per waiting run: one object raised in many tasks would collect all
+    # their tracebacks
+    fresh = LedgerError(str(error))
+    fresh.__cause__ = error
+    done.set_exception(fresh)
+    done.add_done_callback(_retrieved)
+
+
+def _retrieved(done: asyncio.Future[None]) -> None:
+    """Mark the error seen: a run cancelled while waiting has already logged its own fate."""
+    if not done.cancelled():
+        done.exception()
 
 
 def _legacy_job_done(exc: BaseException) -> bool:
