@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from owlclaw_runtime.breaker import BreakerDecision, CircuitBreaker
-from owlclaw_runtime.ledger.base import LedgerStore
+from owlclaw_runtime.ledger.base import GovernanceFigures, LedgerStore
 from owlclaw_runtime.triggers.models import CronTriggerConfig
 
 
@@ -110,11 +110,22 @@ class CronGovernance:
             True, None, checks, decision.trial, breaker_transition=decision.transition
         )
 
-        if config.cooldown_seconds > 0:
+        cooldown = config.cooldown_seconds > 0
+        daily = config.max_daily_runs is not None or config.max_daily_cost is not None
+        figures = GovernanceFigures()
+        bounds: tuple[datetime, datetime] | None = None
+        if (cooldown or daily) and not manual:
+            # both reads in one round trip (LedgerStore.governance_figures)
+            bounds = local_day_bounds(now, config.timezone) if daily else None
+            figures = self._ledger.governance_figures(
+                name, cooldown=cooldown, daily=bounds, tenant_id=self._tenant
+            )
+
+        if cooldown:
             if manual:
                 checks["cooldown"] = {"passed": True, "bypassed": "manual"}
             else:
-                last = self._ledger.last_success_at(name, tenant_id=self._tenant)
+                last = figures.last_success_at
                 elapsed = None if last is None else (now - last).total_seconds()
                 ok = elapsed is None or elapsed >= config.cooldown_seconds
                 checks["cooldown"] = {
@@ -125,14 +136,13 @@ class CronGovernance:
                 if not ok:
                     return self._refuse(result, config, "cooldown")
 
-        if config.max_daily_runs is not None or config.max_daily_cost is not None:
+        if daily:
             if manual:
                 checks["daily"] = {"passed": True, "bypassed": "manual"}
             else:
-                start, end = local_day_bounds(now, config.timezone)
-                runs, cost = self._ledger.daily_usage(
-                    name, start=start, end=end, tenant_id=self._tenant
-                )
+                assert bounds is not None
+                start = bounds[0]
+                runs, cost = figures.daily_runs or 0, figures.daily_cost or 0.0
                 if config.max_daily_runs is not None:
                     ok = runs < config.max_daily_runs
                     checks["daily_runs"] = {

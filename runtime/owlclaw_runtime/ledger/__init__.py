@@ -7,6 +7,7 @@ from pathlib import Path
 
 from owlclaw_runtime.ledger.base import (
     BreakerState,
+    GovernanceFigures,
     JournalEntry,
     LedgerError,
     LedgerStore,
@@ -46,6 +47,7 @@ __all__ = [
     "LEDGER_URL_ENV",
     "SCHEMA_VERSION",
     "BreakerState",
+    "GovernanceFigures",
     "JournalEntry",
     "LedgerError",
     "LedgerStore",

@@ -91,6 +91,16 @@ class TriggerState:
 
 
 @dataclass(frozen=True)
+class GovernanceFigures:
+    """What the pre-run checks read: today's runs and cost (``None`` when not asked) and the
+    last success (``None`` when not asked or never succeeded)."""
+
+    daily_runs: int | None = None
+    daily_cost: float | None = None
+    last_success_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class SideStats:
     executions: int = 0
     successes: int = 0
@@ -177,6 +187,26 @@ class LedgerStore(abc.ABC):
     @abc.abstractmethod
     def last_success_at(self, event_name: str, *, tenant_id: str = "default") -> datetime | None:
         """``completed_at`` of the newest successful (success or fallback) execution."""
+
+    def governance_figures(
+        self,
+        event_name: str,
+        *,
+        cooldown: bool,
+        daily: tuple[datetime, datetime] | None,
+        tenant_id: str = "default",
+    ) -> GovernanceFigures:
+        """The reads a run's governance needs, in one go: ``last_success_at`` when ``cooldown``,
+        ``daily_usage`` over ``daily = (start, end)`` when given. ``SqlLedgerStore`` answers
+        with one statement; this default asks the single methods."""
+        runs: int | None = None
+        cost: float | None = None
+        if daily is not None:
+            runs, cost = self.daily_usage(
+                event_name, start=daily[0], end=daily[1], tenant_id=tenant_id
+            )
+        last = self.last_success_at(event_name, tenant_id=tenant_id) if cooldown else None
+        return GovernanceFigures(daily_runs=runs, daily_cost=cost, last_success_at=last)
 
     @abc.abstractmethod
     def recent_outcomes(self, event_name: str, n: int, *, tenant_id: str = "default") -> list[bool]:

@@ -36,6 +36,7 @@ from owlclaw_runtime.errors import ConfigurationError
 from owlclaw_runtime.ledger import schema as s
 from owlclaw_runtime.ledger.base import (
     BreakerState,
+    GovernanceFigures,
     JournalEntry,
     LedgerError,
     LedgerStore,
@@ -224,6 +225,23 @@ _LAST_SUCCESS = (  # ix_owlclaw_exec_success, backwards, first row
     .order_by(ex.c.completed_at.desc())
     .limit(1)
 )
+
+
+def _governance_figures(cooldown: bool, daily: bool) -> sa.Select[Any]:
+    """One statement answering the pre-run reads a trigger needs (scalar subqueries over the
+    same covering indexes): one round trip instead of two on PostgreSQL."""
+    columns: list[Any] = []
+    if daily:
+        daily_rows = _DAILY_USAGE.with_only_columns(sa.func.count()).scalar_subquery()
+        daily_cost = _DAILY_USAGE.with_only_columns(
+            sa.func.coalesce(sa.func.sum(ex.c.cost_usd), 0.0)
+        ).scalar_subquery()
+        columns += [daily_rows.label("runs"), daily_cost.label("cost")]
+    if cooldown:
+        columns.append(_LAST_SUCCESS.scalar_subquery().label("last_success"))
+    return sa.select(*columns)
+
+
 _RECENT_OUTCOMES = (  # ix_owlclaw_exec_outcomes (…, triggered_at, id) backwards, first n rows
     sa.select(ex.c.succeeded)
     .where(
@@ -235,6 +253,12 @@ _RECENT_OUTCOMES = (  # ix_owlclaw_exec_outcomes (…, triggered_at, id) backwar
     .order_by(ex.c.triggered_at.desc(), ex.c.id.desc())
     .limit(sa.bindparam("n", type_=sa.Integer))
 )
+_GOVERNANCE_FIGURES = {
+    (cooldown, daily): _governance_figures(cooldown, daily)
+    for cooldown in (False, True)
+    for daily in (False, True)
+    if cooldown or daily
+}
 _GET_EXECUTION = sa.select(ex).where(
     ex.c.tenant_id == _TENANT, ex.c.execution_id == sa.bindparam("id")
 )
@@ -709,6 +733,27 @@ class SqlLedgerStore(LedgerStore):
         rows = self._all(_LAST_SUCCESS, {"tenant": tenant_id, "event": event_name})
         value: datetime | None = rows[0][0] if rows else None
         return value
+
+    def governance_figures(
+        self,
+        event_name: str,
+        *,
+        cooldown: bool,
+        daily: tuple[datetime, datetime] | None,
+        tenant_id: str = "default",
+    ) -> GovernanceFigures:
+        if not cooldown and daily is None:
+            return GovernanceFigures()
+        params: dict[str, Any] = {"tenant": tenant_id, "event": event_name}
+        if daily is not None:
+            params["start"], params["end"] = daily
+        row = self._all(_GOVERNANCE_FIGURES[(cooldown, daily is not None)], params)[0]
+        mapping = row._mapping
+        return GovernanceFigures(
+            daily_runs=int(mapping["runs"]) if daily is not None else None,
+            daily_cost=float(mapping["cost"]) if daily is not None else None,
+            last_success_at=mapping["last_success"] if cooldown else None,
+        )
 
     def recent_outcomes(self, event_name: str, n: int, *, tenant_id: str = "default") -> list[bool]:
         if n <= 0:
