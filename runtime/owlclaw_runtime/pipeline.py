@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import functools
 import inspect
 import json
@@ -162,15 +161,20 @@ def _utc(value: datetime) -> datetime:
 
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _snapshot(execution: CronExecution) -> CronExecution:
     """The row as it is now: the run goes on changing the execution while its row waits for
     the writer, and a ``running`` row must not carry half of the final state."""
-    row = copy.copy(execution)
-    row.governance_checks = dict(execution.governance_checks)
-    row.context = dict(execution.context)
+    # a field-by-field copy without copy.copy's pickling protocol (a quarter of its cost)
+    row: CronExecution = object.__new__(CronExecution)
+    fields = row.__dict__
+    fields.update(execution.__dict__)
+    fields["governance_checks"] = dict(execution.governance_checks)
+    fields["context"] = dict(execution.context)
     return row
 
 

@@ -301,12 +301,15 @@ async def test_trigger_now_returns_at_once_and_passes_the_context(ledger_url: st
     await sched.start()
     try:
         execution_id = await sched.trigger_now("nightly", {"reason": "test"})
+        row = None
         for _ in range(200):
-            if seen:
+            # the job starts as its running row is queued; the row commits while it runs
+            row = store.get_execution(execution_id) if seen else None
+            if row is not None:
                 break
             await asyncio.sleep(0.01)
         # the run is in flight: trigger_now did not wait for it
-        assert seen and store.get_execution(execution_id).status == "running"
+        assert seen and row is not None and row.status == "running"
         release.set()
     finally:
         await sched.stop()
