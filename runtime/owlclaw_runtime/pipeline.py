@@ -39,9 +39,10 @@ from owlclaw_runtime.agent.loading import normalize_agent_result
 from owlclaw_runtime.breaker import CircuitBreaker
 from owlclaw_runtime.concurrency import PrioritySemaphore, SlotHold, TriggerSlots
 from owlclaw_runtime.governance import CronGovernance
-from owlclaw_runtime.ledger.base import LedgerError, LedgerWriteError, TriggerState
+from owlclaw_runtime.ledger.base import LedgerError, TriggerState
 from owlclaw_runtime.redact import redact
 from owlclaw_runtime.retry import NonRetryableError, RetryStrategy
+from owlclaw_runtime.rowwriter import RowWriter
 from owlclaw_runtime.triggers.models import CronExecution, CronTriggerConfig, ExecutionStatus
 
 if TYPE_CHECKING:
@@ -166,18 +167,6 @@ def _iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _snapshot(execution: CronExecution) -> CronExecution:
-    """The row as it is now: the run goes on changing the execution while its row waits for
-    the writer, and a ``running`` row must not carry half of the final state."""
-    # a field-by-field copy without copy.copy's pickling protocol (a quarter of its cost)
-    row: CronExecution = object.__new__(CronExecution)
-    fields = row.__dict__
-    fields.update(execution.__dict__)
-    fields["governance_checks"] = dict(execution.governance_checks)
-    fields["context"] = dict(execution.context)
-    return row
-
-
 class Pipeline:
     """One app's pipeline; owns the concurrency controllers and the state cache."""
 
@@ -199,8 +188,6 @@ class Pipeline:
         #: job that had only just started, at the price of a commit on every start; see
         #: docs/runtime.md). Off: the row is queued and committed while the job starts.
         self.running_row_before_start = False
-        self._pending_rows: list[tuple[CronExecution, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
 
     # -- wiring -------------------------------------------------------------------------
     async def _db(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
@@ -238,42 +225,17 @@ class Pipeline:
             job_pool.shutdown(wait=False, cancel_futures=True)
 
     def _submit(self, execution: CronExecution) -> asyncio.Future[None]:
-        """Queue a snapshot of the row for the writer task; the future is done once the row is
-        committed (or holds the error). The row waits only for the writer's current batch,
-        while a caller awaits it: nothing is written behind anyone's back or dropped."""
+        """Queue the row for this loop's writer (:class:`RowWriter`); the future is done once
+        it is committed."""
         self._bind_loop()
-        assert self._loop is not None
-        done: asyncio.Future[None] = self._loop.create_future()
-        self._pending_rows.append((_snapshot(execution), done))
-        if self._writer is None or self._writer.done():
-            self._writer = self._loop.create_task(self._write_rows())
-        return done
+        return self._rows.submit(execution)
 
     async def _record(self, execution: CronExecution) -> None:
         """Commit the row (through the group-committing writer) before returning."""
         await asyncio.shield(self._submit(execution))
 
-    async def _write_rows(self) -> None:
-        """The writer: hands everything queued to ``ledger.record_executions`` in one call (one
-        ledger thread, however many runs wait), then the next batch. Rows are written in the
-        order they were queued, so a run's final row never lands before its ``running`` row."""
-        while self._pending_rows:
-            batch, self._pending_rows = self._pending_rows, []
-            try:
-                await self._db(self._app.ledger.record_executions, [row for row, _ in batch])
-            except LedgerWriteError as exc:
-                for row, done in batch:
-                    if (row.tenant_id, row.execution_id) in exc.uncommitted:
-                        _fail(done, LedgerError(str(exc)))
-                    elif not done.done():
-                        done.set_result(None)
-            except Exception as exc:
-                for _, done in batch:
-                    _fail(done, exc if isinstance(exc, LedgerError) else LedgerError(str(exc)))
-            else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+    async def _write_batch(self, rows: list[CronExecution]) -> None:
+        await self._db(self._app.ledger.record_executions, rows)
 
     async def _commit(self, execution: CronExecution) -> None:
         """Write a run's terminal row, retrying a failing database a few times: the job has
@@ -337,8 +299,7 @@ class Pipeline:
             self._refreshing: asyncio.Task[None] | None = None
             self._idle = asyncio.Event()
             self._idle.set()
-            self._pending_rows = []
-            self._writer = None
+            self._rows = RowWriter(loop, self._write_batch)
 
     async def drain(self) -> None:
         """Wait until every dispatched run has finished (and been committed)."""
@@ -902,23 +863,6 @@ class _LegacyOutcome:
     def from_details(cls, details: dict[str, Any]) -> _LegacyOutcome:
         code, tail = details.get("exit_code"), details.get("output_tail")
         return cls(code if isinstance(code, int) else None, tail if isinstance(tail, str) else None)
-
-
-def _fail(done: asyncio.Future[None], error: LedgerError) -> None:
-    if done.done():
-        return
-    # a fresh exception per waiting run: one object raised in many tasks would collect all
-    # their tracebacks
-    fresh = LedgerError(str(error))
-    fresh.__cause__ = error
-    done.set_exception(fresh)
-    done.add_done_callback(_retrieved)
-
-
-def _retrieved(done: asyncio.Future[None]) -> None:
-    """Mark the error seen: a run cancelled while waiting has already logged its own fate."""
-    if not done.cancelled():
-        done.exception()
 
 
 def _legacy_job_done(exc: BaseException) -> bool:

@@ -18,7 +18,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +46,7 @@ from owlclaw_runtime.ledger.base import (
     TriggerState,
     TriggerStats,
 )
+from owlclaw_runtime.ledger.group_commit import GroupCommit, own_error, row_specific
 from owlclaw_runtime.ledger.migrations import SCHEMA_VERSION, upgrade
 from owlclaw_runtime.redact import redact
 from owlclaw_runtime.triggers.models import CronExecution, ExecutionStatus
@@ -273,109 +274,6 @@ _GET_TRIGGER_STATE = sa.select(s.trigger_states).where(
 )
 
 
-def _row_specific(error: BaseException) -> bool:
-    """Whether a failed write was refused because of a value in it (not a database that is
-    down or locked): then retrying the other rows on their own can succeed."""
-    cause = error.__cause__ if isinstance(error, LedgerError) else error
-    if isinstance(cause, (sa.exc.DataError, sa.exc.IntegrityError)):
-        return True
-    return isinstance(cause, (ValueError, TypeError, ArithmeticError)) or (
-        isinstance(cause, sa.exc.StatementError) and not isinstance(cause, DBAPIError)
-    )
-
-
-class _Batch:
-    """The rows of one ``record_executions`` call, waiting for a committer."""
-
-    __slots__ = ("done", "error", "rows")
-
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
-        self.rows = rows
-        self.done = False
-        self.error: BaseException | None = None
-
-
-class _GroupCommit:
-    """Leader/follower group commit of execution rows.
-
-    Every caller queues its rows. If no thread is committing, the caller becomes the leader: it
-    takes everything queued so far and writes it in one transaction, then wakes the others. A
-    caller whose rows were in that transaction returns (or raises the transaction's error: a
-    failed batch fails every call in it, and nothing of it was committed); one whose rows came
-    later becomes the next leader. When the error is caused by a row (``row_specific``), each
-    call of the failed batch is written again on its own, so only the call holding the bad row
-    fails. No call returns before its own rows are committed, and no
-    row waits anywhere but in the stack of a caller blocked on it, so nothing can be dropped
-    (the guarantee of ``LedgerStore``). While one transaction commits (a SQLite fsync, a
-    PostgreSQL round trip), the next batch gathers: 1,000 concurrent writers need a few
-    commits, not 1,000."""
-
-    def __init__(
-        self,
-        write: Callable[[list[dict[str, Any]]], None],
-        row_specific: Callable[[BaseException], bool],
-    ) -> None:
-        self._write = write
-        self._row_specific = row_specific
-        self._cond = threading.Condition()
-        self._queue: list[_Batch] = []
-        self._leading = False
-        #: transactions and calls committed so far (tests, benchmarks)
-        self.transactions = 0
-        self.calls = 0
-
-    def submit(self, entries: list[list[dict[str, Any]]]) -> list[BaseException | None]:
-        """Commit each entry (a list of rows written together); returns once every entry is
-        committed or failed, with each entry's error (``None``: committed)."""
-        mine = [_Batch(rows) for rows in entries]
-        with self._cond:
-            self._queue.extend(mine)
-            while self._leading and not all(b.done for b in mine):
-                self._cond.wait()
-            if all(b.done for b in mine):
-                return [b.error for b in mine]
-            self._leading = True
-            batch, self._queue = self._queue, []  # holds all of mine: queued under this lock
-        committed = 0
-        try:
-            self._write([row for b in batch for row in b.rows])
-            committed = 1
-        except BaseException as exc:  # nothing of the batch was committed
-            for b in batch:
-                b.error = exc
-            if len(batch) > 1 and self._row_specific(exc):
-                # One bad row (a value the database refuses) must not fail the other runs'
-                # records: write each entry on its own so only the bad one fails. A database
-                # that is down or locked fails them all at once (retrying each would wait
-                # busy_timeout per entry).
-                for b in batch:
-                    try:
-                        self._write(b.rows)
-                        b.error = None
-                        committed += 1
-                    except BaseException as one:
-                        b.error = one
-        finally:
-            with self._cond:
-                for b in batch:
-                    b.done = True
-                self.transactions += committed
-                self.calls += sum(1 for b in batch if b.error is None)
-                self._leading = False
-                self._cond.notify_all()
-        return [b.error for b in mine]
-
-
-def _own_error(error: BaseException) -> BaseException:
-    """A fresh exception for each caller of a failed batch (one object raised in many threads
-    would collect all their tracebacks)."""
-    if isinstance(error, LedgerError):
-        fresh = LedgerError(str(error))
-        fresh.__cause__ = error
-        return fresh
-    return error
-
-
 class SqlLedgerStore(LedgerStore):
     """``LedgerStore`` on SQLAlchemy Core. Safe to share between threads.
 
@@ -393,7 +291,7 @@ class SqlLedgerStore(LedgerStore):
         self._local_locks: dict[str, threading.Lock] = {}
         self._local_locks_guard = threading.Lock()
         self._upserts: dict[str, sa.sql.Executable] = {}
-        self._group = _GroupCommit(self._write_execution_rows, _row_specific)
+        self._group = GroupCommit(self._write_execution_rows, row_specific)
         self.db_path: Path | None = None
         self._engine = self._create_engine()
         self._write_engine = self._engine.execution_options(owlclaw_write=True)
@@ -588,12 +486,12 @@ class SqlLedgerStore(LedgerStore):
     def record_execution(self, execution: CronExecution) -> None:
         (error,) = self._group.submit([[_execution_row(execution, datetime.now(UTC))]])
         if error is not None:
-            raise _own_error(error)
+            raise own_error(error)
 
     def record_executions(self, executions: Sequence[CronExecution]) -> None:
         """Upsert every execution, committed before returning, coalesced with the calls of other
-        threads into one transaction (group commit, :class:`_GroupCommit`): with 1,000 runs
-        starting at once, SQLite commits a few times instead of 1,000 times in a row.
+        threads into one transaction (group commit, ``ledger.group_commit.GroupCommit``): with
+        1,000 runs starting at once, SQLite commits a few times instead of 1,000 times in a row.
 
         Rows are built here, in the caller's thread, so a row that cannot be built fails only
         its own call. Each execution is an entry of its own: one the database refuses fails
