@@ -191,3 +191,40 @@ async def test_many_runs_share_few_ledger_calls(ledger_store: LedgerStore) -> No
     for (execution,) in results:
         stored = ledger_store.get_execution(execution.execution_id)
         assert stored is not None and stored.status == ExecutionStatus.FALLBACK
+
+
+async def test_a_row_the_database_refuses_fails_only_its_own_run(
+    ledger_store: LedgerStore,
+) -> None:
+    """Rows of several runs share one batch; a value the database refuses (an exit code over
+    64 bits) fails that run's record, after its retries, and no other run's."""
+    from owlclaw_runtime.ledger import LedgerError
+
+    app, _, _ = new_app(ledger_store)
+    app.pipeline.commit_retry_delays = (0.0, 0.0)
+
+    class Huge:
+        exit_code = 2**70
+        output_tail = "x"
+
+    async def bad() -> Huge:
+        await asyncio.sleep(0.01)
+        return Huge()
+
+    async def good() -> None:
+        await asyncio.sleep(0.01)
+
+    app.cron_registry.register("bad", "0 * * * *", fallback_handler=bad, migration_weight=0)
+    for i in range(5):
+        app.cron_registry.register(f"ok{i}", "0 * * * *", fallback_handler=good, migration_weight=0)
+    results = await asyncio.gather(
+        app.dispatch("bad", scheduled_at=AT),
+        *(app.dispatch(f"ok{i}", scheduled_at=AT) for i in range(5)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], LedgerError)
+    for (execution,) in results[1:]:  # type: ignore[misc]
+        stored = ledger_store.get_execution(execution.execution_id)
+        assert stored is not None and stored.status == ExecutionStatus.FALLBACK
+    (bad_row,) = ledger_store.history("bad")
+    assert bad_row.status == ExecutionStatus.RUNNING  # its evidence stays; the error surfaced
