@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: the migration story on the example hosts. Step 1 (this part): inventory every
-# crontab source of three example host trees exactly as each host's cron daemon reads them.
-# Later steps (generate, verify, cutover, run) are appended by the workflow owners.
+# `make demo`: the migration story on the example hosts. First, inventory every crontab source
+# of three example host trees exactly as each host's cron daemon reads them; then migrate one
+# host end to end on the embedded default (generate, verify, cutover, runs, step, rollback).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OWLMIGRATE=${OWLMIGRATE:-.venv/bin/owlmigrate}
@@ -72,3 +72,14 @@ fi
 
 step history --app "$WORK/app"
 "$OWLMIGRATE" history --app "$WORK/app" | tail -n 6
+
+# Last: a trigger whose job exists on this machine, on the embedded default (SQLite ledger).
+APP=examples/apps/inventory_check.py
+export OWLCLAW_LEDGER_URL="sqlite:///$WORK/inventory-ledger.db" OWLMIGRATE_EXAMPLE_DATA="$WORK/var"
+step run --app "$APP" --max-runtime 3 "(the embedded scheduler starts, waits for 0 * * * *, stops)"
+"$OWLMIGRATE" run --app "$APP" --max-runtime 3 2>&1 | tail -n 3
+step trigger hourly_inventory_check --app "$APP"
+"$OWLMIGRATE" trigger hourly_inventory_check --app "$APP"
+"$OWLMIGRATE" trigger hourly_inventory_check --app "$APP" >/dev/null
+step status hourly_inventory_check --app "$APP"
+"$OWLMIGRATE" status hourly_inventory_check --app "$APP"
