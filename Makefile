@@ -55,8 +55,9 @@ lint: install
 typecheck: install
 	$(PY) -m mypy --strict runtime/owlclaw_runtime
 
-bench: install services
-	set -e; for b in benchmarks/*.py; do echo "== $$b"; OWLMIGRATE_TEST_PG_URL='$(PG_URL)' $(PY) $$b; done
+bench: install services hatchet-up
+	set -ae; source .hatchet/env; set +a; \
+	for b in benchmarks/*.py; do echo "== $$b"; OWLMIGRATE_TEST_PG_URL='$(PG_URL)' $(PY) $$b; done
 
 clean:
 	rm -rf $(VENV) .coverage* htmlcov .pytest_cache
