@@ -138,7 +138,9 @@ def test_a_job_that_succeeds_runs_through_trigger_after_cutover(tmp_path: Path) 
     root = tmp_path / "host"
     (root / "etc").mkdir(parents=True)
     original = (
-        b"SHELL=/bin/sh\n* * * * * root printf '%s' hi > " + str(tmp_path / "out").encode() + b"\n"
+        b"SHELL=/bin/sh\n* * * * * root printf '%s' hi > "
+        + str(tmp_path / "out").encode()
+        + b"; echo ran\n"
     )
     (root / "etc" / "crontab").write_bytes(original.replace(b"%s", b"\\%s"))
     scan(root=root).dump(tmp_path / "plan.json")
@@ -156,6 +158,15 @@ def test_a_job_that_succeeds_runs_through_trigger_after_cutover(tmp_path: Path) 
     result = runner.invoke(cli, ["trigger", name, "--app", app], env=env)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out").read_text() == "hi"
+    # the fallback returns the job's result, so a successful run keeps its exit code and output
+    from owlclaw_runtime.ledger import open_store
+
+    store = open_store(env["OWLCLAW_LEDGER_URL"])
+    try:
+        [row] = store.history(name)
+    finally:
+        store.close()
+    assert (row.status.value, row.exit_code, row.output_tail) == ("fallback", 0, "ran\n")
     result = runner.invoke(cli, ["rollback", "--all", "--to-legacy", "--app", app], env=env)
     assert result.output == f"{name}: restored to legacy\n"
     assert (root / "etc" / "crontab").read_bytes() == original.replace(b"%s", b"\\%s")
