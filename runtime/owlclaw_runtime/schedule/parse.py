@@ -182,6 +182,26 @@ def parse(expr: str, dialect: str = "debian") -> CronSpec:
     return _vixie_fields(expr, name, tokens)
 
 
+def _reboot_spec(expr: str, dialect: str) -> CronSpec:
+    """``@reboot``: no time sets, no star flags; the job runs once when the daemon starts."""
+    empty: frozenset[int] = frozenset()
+    return CronSpec(
+        expression=expr,
+        dialect=dialect,
+        minute=empty,
+        hour=empty,
+        dom=empty,
+        month=empty,
+        dow=empty,
+        min_star=False,
+        hr_star=False,
+        dom_star=False,
+        dow_star=False,
+        macro="@reboot",
+        reboot=True,
+    )
+
+
 # --------------------------------------------------------------------------- vixie family
 
 
@@ -189,22 +209,7 @@ def _vixie_macro(expr: str, dialect: str, word: str, col: int) -> CronSpec:
     # cronie/Debian: get_string up to a blank, then strcmp: case-sensitive.
     key = word[1:]
     if key == "reboot":
-        empty: frozenset[int] = frozenset()
-        return CronSpec(
-            expression=expr,
-            dialect=dialect,
-            minute=empty,
-            hour=empty,
-            dom=empty,
-            month=empty,
-            dow=empty,
-            min_star=False,
-            hr_star=False,
-            dom_star=False,
-            dow_star=False,
-            macro="@reboot",
-            reboot=True,
-        )
+        return _reboot_spec(expr, dialect)
     if key not in _MACROS:
         hint = (
             " (macros are case-sensitive)"
@@ -618,22 +623,7 @@ def _debian_range(
 def _busybox_macro(expr: str, word: str, col: int) -> CronSpec:
     key = word[1:]
     if key == "reboot":
-        empty: frozenset[int] = frozenset()
-        return CronSpec(
-            expression=expr,
-            dialect="busybox",
-            minute=empty,
-            hour=empty,
-            dom=empty,
-            month=empty,
-            dow=empty,
-            min_star=False,
-            hr_star=False,
-            dom_star=False,
-            dow_star=False,
-            macro="@reboot",
-            reboot=True,
-        )
+        return _reboot_spec(expr, "busybox")
     if key not in _BUSYBOX_SPECIALS:
         # load_crontab: "continue; /* bad line (unrecognized '@foo') */" -- the line is dropped.
         raise CronSyntaxError(
