@@ -21,6 +21,13 @@ from runtime_helpers import Clock, RecordingObserver, ScriptedAgent, new_app
 AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
+def _register_legacy(app: Any, handler: Any, **limits: Any) -> None:
+    """Register "job", due every minute and run only by its legacy ``handler``."""
+    app.cron_registry.register(
+        "job", "* * * * *", fallback_handler=handler, migration_weight=0.0, **limits
+    )
+
+
 def _statuses(results: list[Any]) -> list[tuple[str, str | None]]:
     return [(r.status.value, r.skip_reason) for r in results]
 
@@ -34,14 +41,7 @@ async def test_cooldown_counts_from_the_last_success(ledger_store: LedgerStore) 
         if item is not None:
             raise item
 
-    app.cron_registry.register(
-        "job",
-        "* * * * *",
-        fallback_handler=job,
-        migration_weight=0.0,
-        cooldown_seconds=600,
-        retry_on_failure=False,
-    )
+    _register_legacy(app, job, cooldown_seconds=600, retry_on_failure=False)
     (failed,) = await app.dispatch("job", scheduled_at=clock())
     clock.advance(seconds=60)
     (ok,) = await app.dispatch("job", scheduled_at=clock())  # a failure starts no cooldown
@@ -61,14 +61,7 @@ async def test_cooldown_counts_from_the_last_success(ledger_store: LedgerStore) 
 
 async def test_skipped_runs_start_no_cooldown_and_do_not_count(ledger_store: LedgerStore) -> None:
     app, clock, _ = new_app(ledger_store)
-    app.cron_registry.register(
-        "job",
-        "* * * * *",
-        fallback_handler=lambda: None,
-        migration_weight=0.0,
-        cooldown_seconds=600,
-        max_daily_runs=1,
-    )
+    _register_legacy(app, lambda: None, cooldown_seconds=600, max_daily_runs=1)
     await app.cron_registry.pause_trigger("job")
     for _ in range(12):
         (r,) = await app.dispatch("job", scheduled_at=clock())
@@ -81,14 +74,7 @@ async def test_skipped_runs_start_no_cooldown_and_do_not_count(ledger_store: Led
 
 async def test_manual_runs_bypass_frequency_limits(ledger_store: LedgerStore) -> None:
     app, clock, _ = new_app(ledger_store)
-    app.cron_registry.register(
-        "job",
-        "* * * * *",
-        fallback_handler=lambda: None,
-        migration_weight=0.0,
-        cooldown_seconds=3600,
-        max_daily_runs=1,
-    )
+    _register_legacy(app, lambda: None, cooldown_seconds=3600, max_daily_runs=1)
     (first,) = await app.dispatch("job", scheduled_at=clock())
     execution_id = await app.cron_registry.trigger_now("job")
     manual = ledger_store.get_execution(execution_id)
@@ -104,14 +90,7 @@ async def test_daily_runs_follow_the_local_day_across_dst(ledger_store: LedgerSt
     # from 05:00 UTC to 04:00 UTC the next day.
     clock = Clock(datetime(2026, 3, 8, 5, 30, tzinfo=UTC))  # 00:30 EST
     app, _, _ = new_app(ledger_store, clock=clock)
-    app.cron_registry.register(
-        "job",
-        "* * * * *",
-        fallback_handler=lambda: None,
-        migration_weight=0.0,
-        timezone="America/New_York",
-        max_daily_runs=2,
-    )
+    _register_legacy(app, lambda: None, timezone="America/New_York", max_daily_runs=2)
     results = []
     for hours in (0, 1, 1):  # 00:30, 01:30 EST, 03:30 EDT: the third is over the limit
         clock.advance(hours=hours)
@@ -177,11 +156,9 @@ async def test_breaker_opens_half_opens_and_closes(ledger_store: LedgerStore) ->
         if not healthy["ok"]:
             raise OSError("down")
 
-    app.cron_registry.register(
-        "job",
-        "* * * * *",
-        fallback_handler=job,
-        migration_weight=0.0,
+    _register_legacy(
+        app,
+        job,
         retry_on_failure=False,
         breaker_window=4,
         breaker_threshold=0.5,
@@ -253,15 +230,7 @@ async def test_reset_breaker_by_hand(ledger_store: LedgerStore) -> None:
     def boom() -> None:
         raise OSError("x")
 
-    app.cron_registry.register(
-        "job",
-        "* * * * *",
-        fallback_handler=boom,
-        migration_weight=0.0,
-        retry_on_failure=False,
-        breaker_window=1,
-        breaker_threshold=1.0,
-    )
+    _register_legacy(app, boom, retry_on_failure=False, breaker_window=1, breaker_threshold=1.0)
     await app.dispatch("job", scheduled_at=clock())
     assert await app.cron_registry.reset_breaker("job") == "open"
     assert ledger_store.get_breaker("job").state == "closed"
@@ -293,14 +262,7 @@ async def test_overlap_skip(ledger_store: LedgerStore) -> None:
         started.set()
         await gate.wait()
 
-    app.cron_registry.register(
-        "job",
-        "* * * * *",
-        fallback_handler=job,
-        migration_weight=0.0,
-        max_concurrency=1,
-        overlap_policy="skip",
-    )
+    _register_legacy(app, job, max_concurrency=1, overlap_policy="skip")
     first = asyncio.create_task(app.dispatch("job", scheduled_at=clock()))
     await asyncio.wait_for(started.wait(), 10)
     (second,) = await app.dispatch("job", scheduled_at=clock())
@@ -326,14 +288,7 @@ async def test_overlap_queue_and_allow(ledger_store: LedgerStore, policy: str, p
             await asyncio.wait_for(all_in.wait(), 0.2 if peak == 1 else 5)
         running["now"] -= 1
 
-    app.cron_registry.register(
-        "job",
-        "* * * * *",
-        fallback_handler=job,
-        migration_weight=0.0,
-        max_concurrency=1,
-        overlap_policy=policy,
-    )
+    _register_legacy(app, job, max_concurrency=1, overlap_policy=policy)
     results = await asyncio.gather(*(app.dispatch("job", scheduled_at=clock()) for _ in range(3)))
     assert [r.status for (r,) in results] == [ExecutionStatus.FALLBACK] * 3
     assert running["peak"] == peak
@@ -486,11 +441,9 @@ async def test_a_half_open_breaker_lets_exactly_one_trial_through(
             raise OSError("down")
         await gate.wait()
 
-    app.cron_registry.register(
-        "job",
-        "* * * * *",
-        fallback_handler=job,
-        migration_weight=0.0,
+    _register_legacy(
+        app,
+        job,
         retry_on_failure=False,
         breaker_window=1,
         breaker_threshold=1.0,
