@@ -28,7 +28,8 @@ from owlclaw_runtime.schedule.fires import minute_to_datetime
 ISO_Z = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def _parse_instant(value: str | None, option: str) -> datetime | None:
+def parse_instant(value: str | None, option: str) -> datetime | None:
+    """``value`` (ISO 8601, ``Z`` allowed; naive means UTC) as an aware datetime, or None."""
     if value is None:
         return None
     text = value.strip()
@@ -194,8 +195,8 @@ def command(
     """
     if count is not None and until is not None:
         raise click.UsageError("use either --count or --until, not both")
-    start = _parse_instant(from_, "--from") or datetime.now(UTC)
-    end = _parse_instant(until, "--until")
+    start = parse_instant(from_, "--from") or datetime.now(UTC)
+    end = parse_instant(until, "--until")
     if count is None and end is None:
         count = 5
     try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import UTC, datetime
 
 import click
 from owlclaw_runtime.errors import OwlClawError
 
+from owlmigrate.commands.explain import parse_instant
 from owlmigrate.verify import JobVerdict, VerifyReport, verify_app, verify_plan
 
 _LABEL = {
@@ -19,21 +19,6 @@ _LABEL = {
     "skipped": "skipped",
     "error": "ERROR",
 }
-
-
-def _instant(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not an ISO 8601 instant", param_hint="--from"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class _Progress:
@@ -126,7 +111,7 @@ def command(
     """
     if plan is not None and app_dir is not None:
         raise click.UsageError("give either PLAN or --app, not both")
-    start = _instant(from_)
+    start = parse_instant(from_, "--from")
     progress = _Progress()
     try:
         if plan is not None:
