@@ -84,11 +84,23 @@ def test_a_file_that_is_not_a_database_is_refused_by_name(tmp_path: Path) -> Non
         open_store(f"sqlite:///{bogus}")
 
 
-def test_synchronous_full_is_accepted(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'l.db'}?synchronous=full")
+@pytest.mark.parametrize(
+    ("query", "level"),
+    [
+        pytest.param("", 1, id="default-normal"),
+        pytest.param("?synchronous=full", 2, id="full"),
+        pytest.param("?synchronous=off", 0, id="off"),
+    ],
+)
+def test_synchronous_full_is_accepted(tmp_path: Path, query: str, level: int) -> None:
+    """The ``synchronous`` URL option reaches SQLite (PRAGMA synchronous: 0 OFF, 1 NORMAL,
+    2 FULL) instead of only being parsed and dropped."""
+    store = open_store(f"sqlite:///{tmp_path / 'l.db'}{query}")
     try:
         store.record_execution(CronExecution("job", ExecutionStatus.SUCCESS, "f"))
         assert store.get_execution("f") is not None
+        with store._engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
     finally:
         store.close()
 
