@@ -37,16 +37,19 @@ _HORIZON_YEARS = 401  # the Gregorian calendar repeats every 400 years
 _LARGE = 180  # cron.c: timeDiff beyond +-3*MINUTE_COUNT is a clock correction
 
 
-def _utc_minute_floor(value: datetime) -> int:
+def _utc_minutes(value: datetime) -> float:
+    """Minutes since the epoch of an aware ``value`` (fractional)."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"datetime {value.isoformat()} must be timezone-aware")
-    return math.floor((value - EPOCH).total_seconds() / 60)
+    return (value - EPOCH).total_seconds() / 60
+
+
+def _utc_minute_floor(value: datetime) -> int:
+    return math.floor(_utc_minutes(value))
 
 
 def _utc_minute_ceil(value: datetime) -> int:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"datetime {value.isoformat()} must be timezone-aware")
-    return math.ceil((value - EPOCH).total_seconds() / 60)
+    return math.ceil(_utc_minutes(value))
 
 
 def minute_to_datetime(u: int) -> datetime:
