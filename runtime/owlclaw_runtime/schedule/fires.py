@@ -228,13 +228,8 @@ class Schedule:
         return total
 
     def _count_pure(self, u0: int, u1: int) -> int:
-        total = 0
-        for s, e, off in self.zone.segments(u0 * 60, u1 * 60):
-            a, b = -(-s // 60), -(-e // 60)
-            if a < b:
-                shift = off // 60
-                total += self.matcher.count_walls(a + shift, b + shift)
-        return total
+        count = self.matcher.count_walls
+        return sum(count(a + shift, b + shift) for a, b, shift in self._stretches(u0, u1))
 
     def utc_superset(self) -> list[str]:
         """Plain UTC 5-field expressions whose ticks include every exact instant."""
@@ -272,13 +267,17 @@ class Schedule:
     def _pure(self, u0: int, u1: int) -> Iterator[int]:
         """Every UTC minute in ``[u0, u1)`` whose wall time in the job's zone matches."""
         walls = self.matcher.iter_walls
-        for s, e, off in self.zone.segments(u0 * 60, u1 * 60):
-            a, b = -(-s // 60), -(-e // 60)
-            if a >= b:
-                continue
-            shift = off // 60
+        for a, b, shift in self._stretches(u0, u1):
             for w in walls(a + shift, b + shift):
                 yield w - shift
+
+    def _stretches(self, u0: int, u1: int) -> Iterator[tuple[int, int, int]]:
+        """Non-empty constant-offset UTC-minute ranges ``[a, b)`` of ``[u0, u1)``, with the
+        offset in minutes (wall minute = UTC minute + shift)."""
+        for s, e, off in self.zone.segments(u0 * 60, u1 * 60):
+            a, b = -(-s // 60), -(-e // 60)
+            if a < b:
+                yield a, b, off // 60
 
     def _windows(self, u0: int, u1: int) -> list[tuple[int, int]]:
         """Merged simulation windows (UTC minutes) touching ``[u0, u1)``."""
