@@ -165,12 +165,19 @@ def test_usage_errors(app: Path, ledger_url: str) -> None:
         m.cutover(app / "nowhere", [BACKUP], ledger_url=ledger_url)
 
 
-def _runs(ledger_url: str, job: str, weight: float, ok: int, failed: int = 0) -> None:
+def _record_runs(
+    ledger_url: str,
+    job: str,
+    weight: float,
+    mode: str,
+    statuses: list[ExecutionStatus],
+    day: datetime,
+) -> None:
+    """Write one finished execution of ``job`` per status, a minute apart from ``day``."""
     store = open_store(ledger_url)
     try:
-        for index in range(ok + failed):
-            status = ExecutionStatus.FALLBACK if index < ok else ExecutionStatus.FAILED
-            at = datetime(2026, 1, 1, 0, index, tzinfo=UTC)
+        for index, status in enumerate(statuses):
+            at = day.replace(minute=index)
             store.record_execution(
                 CronExecution(
                     event_name=job,
@@ -180,12 +187,17 @@ def _runs(ledger_url: str, job: str, weight: float, ok: int, failed: int = 0) ->
                     started_at=at,
                     completed_at=at,
                     duration_seconds=1.0,
-                    decision_mode="fallback",
+                    decision_mode=mode,
                     migration_weight=weight,
                 )
             )
     finally:
         store.close()
+
+
+def _runs(ledger_url: str, job: str, weight: float, ok: int, failed: int = 0) -> None:
+    statuses = [ExecutionStatus.FALLBACK] * ok + [ExecutionStatus.FAILED] * failed
+    _record_runs(ledger_url, job, weight, "fallback", statuses, datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def test_step_is_refused_without_cutover_or_evidence_and_forced_steps_are_journaled(
@@ -321,26 +333,8 @@ def test_switch_window_waits_for_the_middle_of_a_minute(monkeypatch: pytest.Monk
 
 
 def _runs_of(ledger_url: str, job: str, weight: float, mode: str, n: int) -> None:
-    store = open_store(ledger_url)
-    try:
-        for index in range(n):
-            at = datetime(2026, 2, 1, 0, index, tzinfo=UTC)
-            status = ExecutionStatus.SUCCESS if mode == "agent" else ExecutionStatus.FALLBACK
-            store.record_execution(
-                CronExecution(
-                    event_name=job,
-                    status=status,
-                    scheduled_at=at,
-                    triggered_at=at,
-                    started_at=at,
-                    completed_at=at,
-                    duration_seconds=1.0,
-                    decision_mode=mode,
-                    migration_weight=weight,
-                )
-            )
-    finally:
-        store.close()
+    status = ExecutionStatus.SUCCESS if mode == "agent" else ExecutionStatus.FALLBACK
+    _record_runs(ledger_url, job, weight, mode, [status] * n, datetime(2026, 2, 1, tzinfo=UTC))
 
 
 def test_step_is_allowed_on_evidence_with_an_agent_configured(
