@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from owlmigrate.atomic import atomic_write
 from owlmigrate.errors import OwlMigrateError
 
 PLAN_FORMAT_VERSION = 1
@@ -164,19 +164,10 @@ class Plan(_Model):
         return self.model_dump_json(indent=2) + "\n"
 
     def dump(self, path: str | os.PathLike[str]) -> Path:
-        """Write the plan atomically (temp file in the same directory, then rename)."""
+        """Write the plan atomically (temp file in the same directory, then rename); a new plan
+        file is 0600, as it may quote crontab lines."""
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.to_json())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(target, self.to_json().encode("utf-8"), mode=0o600, point="plan")
         return target
 
     @classmethod
