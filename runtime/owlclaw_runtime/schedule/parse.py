@@ -576,8 +576,9 @@ def _debian_number(
     if not word:
         raise _FieldError(_bad_word(s, pos, names), pos, term)
     if names is not None:
+        lowered = word.lower()
         for i, cand in enumerate(names):
-            if cand == word.lower():
+            if cand == lowered:
                 return i + low, end
     if all(c in _ASCII_DIGITS for c in word):
         return _check_int(word, pos, term), end
