@@ -14,13 +14,8 @@ from owlclaw_runtime.schedule.parse import parse
 from owlclaw_runtime.schedule.spec import CronSpec
 
 _DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
-_FULL = {
-    "minute": frozenset(range(60)),
-    "hour": frozenset(range(24)),
-    "dom": frozenset(range(1, 32)),
-    "month": frozenset(range(1, 13)),
-    "dow": frozenset(range(7)),
-}
+_ALL_DOM = frozenset(range(1, 32))
+_ALL_DOW = frozenset(range(7))
 
 
 def compress(values: frozenset[int] | set[int], lo: int, hi: int, steps: bool = True) -> str:
@@ -71,8 +66,8 @@ def describe_spec(spec: CronSpec) -> str:
     minute = compress(spec.minute, 0, 59)
     hour = compress(spec.hour, 0, 23)
     month = compress(spec.month, 1, 12)
-    dom_full = spec.dom >= _FULL["dom"]
-    dow_full = spec.dow >= _FULL["dow"]
+    dom_full = spec.dom >= _ALL_DOM
+    dow_full = spec.dow >= _ALL_DOW
     suffix = ""
     if spec.day_and:
         dom = "*" if dom_full else compress(spec.dom, 1, 31, steps=False)
