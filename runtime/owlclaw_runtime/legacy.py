@@ -258,6 +258,14 @@ def _exit_code(returncode: int) -> tuple[int, int | None]:
     return returncode, None
 
 
+def _result(
+    returncode: int, timed_out: bool, started: float, tail: _Tail, pid: int, limit: float | None
+) -> LegacyResult:
+    """The result of a shell that ran and exited (``returncode`` as ``Popen`` reports it)."""
+    code, sig = _exit_code(returncode)
+    return LegacyResult(code, timed_out, time.monotonic() - started, tail.text(), pid, sig, limit)
+
+
 class LegacyCommand:
     """A crontab command with what cron gives it: dialect, user, environment and ``%`` stdin.
 
@@ -406,18 +414,7 @@ class LegacyCommand:
                 if stream is not None:
                     with contextlib.suppress(OSError):
                         stream.close()
-        code, sig = _exit_code(proc.returncode)
-        return self._finish(
-            LegacyResult(
-                code,
-                timed_out,
-                time.monotonic() - started,
-                tail.text(),
-                proc.pid,
-                sig,
-                limit,
-            )
-        )
+        return self._finish(_result(proc.returncode, timed_out, started, tail, proc.pid, limit))
 
     def _pump(
         self, proc: subprocess.Popen[bytes], tail: _Tail, started: float, limit: float | None
@@ -549,18 +546,7 @@ class LegacyCommand:
                 _drain_in_background(pipe)
             _close_transport(proc)
         assert proc.returncode is not None
-        code, sig = _exit_code(proc.returncode)
-        return self._finish(
-            LegacyResult(
-                code,
-                timed_out,
-                time.monotonic() - started,
-                tail.text(),
-                proc.pid,
-                sig,
-                limit,
-            )
-        )
+        return self._finish(_result(proc.returncode, timed_out, started, tail, proc.pid, limit))
 
     @staticmethod
     async def _read(proc: asyncio.subprocess.Process, tail: _Tail) -> None:
