@@ -125,8 +125,9 @@ def utc_superset(schedule: Schedule, horizon: tuple[int, int] = HORIZON) -> list
         return []
     start = int(datetime(horizon[0], 1, 1, tzinfo=UTC).timestamp())
     end = int(datetime(horizon[1], 1, 1, tzinfo=UTC).timestamp())
+    changes = schedule.zone.transitions(start, end)
     offsets = {schedule.zone.offset_at(start) // 60}
-    offsets.update(tr.after // 60 for tr in schedule.zone.transitions(start, end))
+    offsets.update(tr.after // 60 for tr in changes)
     base = _base_pred(schedule)
     preds: dict[int, DayPred] = {}  # UTC minute of day -> day predicate
     local_times = [h * 60 + m for h in spec.hour for m in spec.minute]
@@ -139,7 +140,7 @@ def utc_superset(schedule: Schedule, horizon: tuple[int, int] = HORIZON) -> list
     extra: dict[int, set[tuple[int, int]]] = defaultdict(set)
     # Only forward changes add instants (catch-ups at the jump); in a repeated interval the
     # daemon runs a subset of what plain matching runs, which is covered above.
-    forward = [tr for tr in schedule.zone.transitions(start, end) if tr.after > tr.before]
+    forward = [tr for tr in changes if tr.after > tr.before]
     windows = (
         [(tr.at // 60 - 1, tr.at // 60 + 1) for tr in forward]
         if schedule.semantics == "daemon"
