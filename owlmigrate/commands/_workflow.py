@@ -27,13 +27,17 @@ app_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 
 
-def reports_errors(fn: F) -> F:
-    """Turn typed errors into one line on stderr and the error's exit code (1 finding, 2 usage)."""
+def reports_errors(fn: F, usage_errors: tuple[type[Exception], ...] = ()) -> F:
+    """Turn typed errors into one line on stderr and the error's exit code (1 finding, 2 usage);
+    ``usage_errors`` are always usage errors (exit 2)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except usage_errors as exc:
+            click.echo(f"owlmigrate: {exc}", err=True)
+            raise click.exceptions.Exit(2) from None
         except OwlClawError as exc:
             click.echo(f"owlmigrate: {exc}", err=True)
             code = exc.exit_code if isinstance(exc, OwlMigrateError) else 1

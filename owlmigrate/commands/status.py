@@ -5,18 +5,16 @@ Also home of the ``--app`` option and app loading shared with ``owlmigrate trigg
 from __future__ import annotations
 
 import contextlib
-import functools
-import json
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
 from owlclaw_runtime.app import OwlClawApp
-from owlclaw_runtime.errors import OwlClawError
 from owlclaw_runtime.loader import AppNotFoundError
 from owlclaw_runtime.triggers.registry import UnknownTriggerError
 
-from owlmigrate.errors import OwlMigrateError
+from owlmigrate.commands._workflow import echo_json, json_option
+from owlmigrate.commands._workflow import reports_errors as workflow_reports_errors
 from owlmigrate.status import build_status
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,27 +27,13 @@ app_option = click.option(
     metavar="APP",
     help="A generated app directory (with owlmigrate.json) or path/app.py[:attr].",
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 
 
 def reports_errors(fn: F) -> F:
     """Typed errors become one line on stderr: an unknown trigger or an ``--app`` that names
     nothing is a usage error (exit 2); anything else the app or ledger refuses (a broken app
     module, a bad trigger) is exit 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (UnknownTriggerError, AppNotFoundError) as exc:
-            click.echo(f"owlmigrate: {exc}", err=True)
-            raise click.exceptions.Exit(2) from None
-        except OwlClawError as exc:
-            click.echo(f"owlmigrate: {exc}", err=True)
-            code = exc.exit_code if isinstance(exc, OwlMigrateError) else 1
-            raise click.exceptions.Exit(code) from None
-
-    return wrapper  # type: ignore[return-value]
+    return workflow_reports_errors(fn, usage_errors=(UnknownTriggerError, AppNotFoundError))
 
 
 @contextlib.contextmanager
@@ -131,6 +115,6 @@ def command(
     with opened_app(app_target) as app:
         data = build_status(app, job, next_count=next_count, last_count=last_count)
     if as_json:
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        echo_json(data)
     else:
         click.echo(render_text(data))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sys
 
 import click
 from owlclaw_runtime.triggers.registry import execution_to_dict
 
-from owlmigrate.commands.status import app_option, json_option, opened_app, reports_errors
+from owlmigrate.commands._workflow import echo_json, json_option
+from owlmigrate.commands.status import app_option, opened_app, reports_errors
 
 
 def _parse_context(values: tuple[str, ...]) -> dict[str, str]:
@@ -55,7 +55,7 @@ def command(job: str, app_target: str, contexts: tuple[str, ...], as_json: bool)
         raise click.ClickException(f"execution {execution_id} is missing from the ledger")
     data = execution_to_dict(execution)
     if as_json:
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        echo_json(data)
     else:
         duration = data["duration_seconds"] or 0.0
         line = f"{job}: {data['status']} ({data['decision_mode']}, execution {execution_id}, "
