@@ -14,17 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from owlclaw_runtime.agent.openai import Skill, load_skills, parse_skill
+from owlclaw_runtime.agent.skills import focus_list
 
 __all__ = ["FocusManager", "Skill", "build_agent_prompt", "focus_list", "parse_skill"]
-
-
-def focus_list(focus: str | Sequence[str] | None) -> list[str]:
-    """A focus given as a string, a list or None, as a clean list (blank entries dropped)."""
-    if focus is None:
-        return []
-    if isinstance(focus, str):
-        return [focus.strip()] if focus.strip() else []
-    return [str(f).strip() for f in focus if str(f).strip()]
 
 
 class FocusManager:
