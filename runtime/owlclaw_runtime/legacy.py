@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import grp
 import os
 import pwd
 import selectors
@@ -569,9 +568,3 @@ class LegacyCommand:
             await asyncio.wait_for(_exited(proc), timeout=self.kill_grace)
         self._killpg(proc.pid, signal.SIGKILL)
         await _exited(proc)
-
-
-def account_groups(user: str) -> list[str]:
-    """Names of the groups ``user`` gets through initgroups (used in diagnostics and tests)."""
-    account = pwd.getpwnam(user)
-    return sorted(grp.getgrgid(g).gr_name for g in os.getgrouplist(user, account.pw_gid))
