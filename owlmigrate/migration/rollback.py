@@ -43,13 +43,13 @@ def _restored_bytes(app: AppDir, store: LedgerStore, name: str, path: Path) -> b
     """The crontab with ``name``'s marker removed; a missing file comes back from its backup."""
     cut = _last_done(store, name, "cutover")
     line_sha = cut.to_state.get("line_sha256") if cut else None
+    source: Path | None = path
     if not path.exists():
         digest = cut.to_state.get("backup_sha256") if cut else None
-        backup = find_backup(app.backups, digest) if digest else None
-        if backup is None:
+        source = find_backup(app.backups, digest) if digest else None
+        if source is None:
             raise FindingError("the crontab file is gone and no backup of it is kept", path=path)
-        return restore_lines(backup.read_bytes(), name, original_sha256=line_sha, path=str(path))
-    return restore_lines(path.read_bytes(), name, original_sha256=line_sha, path=str(path))
+    return restore_lines(source.read_bytes(), name, original_sha256=line_sha, path=str(path))
 
 
 def rollback(
