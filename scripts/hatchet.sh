@@ -64,6 +64,14 @@ cmd_build() {
   echo "$TAG" >"$overlay/github.com/hatchet-dev/hatchet/@v/list"
   local upstream
   upstream=$(go env GOPROXY)
+  # The deprecation lookup then asks the first proxy that listed the tag for its .info; on a
+  # fresh module cache that request fell through to the upstream proxy, whose version list
+  # refuses (403), and the build failed. Download the module first and give the overlay the
+  # tag's .info and .mod too, so every metadata request for it is answered locally.
+  GOPROXY="$upstream" GOFLAGS=-modcacherw go mod download "github.com/hatchet-dev/hatchet@$TAG"
+  local dl
+  dl="$(go env GOMODCACHE)/cache/download/github.com/hatchet-dev/hatchet/@v"
+  cp "$dl/$TAG.info" "$dl/$TAG.mod" "$overlay/github.com/hatchet-dev/hatchet/@v/"
   # main.Version is what the engine reports to SDKs (GetVersion); without it the binaries say
   # v0.1.0-alpha.0 and hatchet-sdk falls back to its deprecated legacy worker mode.
   log "building ${BINARIES[*]} at $TAG (slow on 2 cores; GOMAXPROCS=2, niced)"
