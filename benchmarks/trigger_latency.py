@@ -63,7 +63,7 @@ def next_boundary(min_lead: float = 3.0) -> datetime:
 async def run_ours(
     n: int, workdir: Path, running_row_first: bool = False
 ) -> tuple[list[float], list[float]]:
-    """(instant -> fallback first line, instant -> app.dispatch called) for every run."""
+    """(instant -> fallback first line, instant -> runs handed to the pipeline) per run."""
     store = open_store(f"sqlite:///{workdir / 'owlclaw-ledger.db'}")
     app = OwlClawApp("bench", ledger=store, max_concurrent=n)
     app.pipeline.running_row_before_start = running_row_first
@@ -71,15 +71,17 @@ async def run_ours(
     dispatched: list[float] = []
     boundary_ts: list[float] = []
     boundary_iso: list[str] = []
-    original = app.dispatch
+    original = app.start_due
 
-    async def timed_dispatch(*args: Any, **kwargs: Any) -> Any:
-        at = kwargs.get("scheduled_at")
-        if boundary_ts and at is not None and at.timestamp() == boundary_ts[0]:
-            dispatched.append(time.time() - boundary_ts[0])
-        return await original(*args, **kwargs)
+    def timed_start_due(due: Any) -> Any:
+        # the scheduler hands a wake-up's runs over in one call (after the watermark write)
+        if boundary_ts:
+            handed_at = time.time() - boundary_ts[0]
+            measured = [d for d in due if d.scheduled_at.timestamp() == boundary_ts[0]]
+            dispatched.extend(handed_at for _ in measured)
+        return original(due)
 
-    app.dispatch = timed_dispatch  # type: ignore[method-assign]
+    app.start_due = timed_start_due  # type: ignore[method-assign]
 
     def make(i: int):
         async def job(context: dict) -> None:
@@ -163,7 +165,7 @@ async def main() -> None:
     peer_p = percentiles(peer)
     sched_p = percentiles(dispatched)
     print(f"owlclaw local scheduler ({n} triggers, SQLite ledger): {ours_p}")
-    print(f"  of which instant -> app.dispatch called (scheduler only): {sched_p}")
+    print(f"  of which instant -> runs handed to app.start_due (scheduler only): {sched_p}")
     print(f"APScheduler 3 AsyncIOScheduler ({n} jobs, memory store): {peer_p}")
     print(
         json.dumps(

@@ -17,7 +17,7 @@ import logging
 import os
 import random as _random
 import signal
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +27,7 @@ from owlclaw_runtime.agent.loading import load_agent
 from owlclaw_runtime.errors import ConfigurationError
 from owlclaw_runtime.ledger.base import LedgerStore
 from owlclaw_runtime.observability.hooks import RuntimeObserver
-from owlclaw_runtime.pipeline import Pipeline, effective_state
+from owlclaw_runtime.pipeline import DueRun, Pipeline, effective_state
 from owlclaw_runtime.retry import default_sleep
 from owlclaw_runtime.schedulers.base import SchedulerBackend
 from owlclaw_runtime.triggers.models import CronExecution
@@ -257,6 +257,11 @@ class OwlClawApp:
             execution_id=execution_id,
             retry_count=retry_count,
         )
+
+    def start_due(self, due: Sequence[DueRun]) -> list[asyncio.Future[list[CronExecution]]]:
+        """Start one wake-up's runs together; one future per item, done with what
+        :meth:`dispatch` would have returned (see :meth:`.pipeline.Pipeline.start_due`)."""
+        return self.pipeline.start_due(due)
 
     def check_ready(self) -> None:
         """Refuse to start what cannot run: a trigger whose effective weight is above 0 (or

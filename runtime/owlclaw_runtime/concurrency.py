@@ -40,9 +40,19 @@ class PrioritySemaphore:
     def waiting(self) -> int:
         return sum(1 for _, _, fut in self._waiters if not fut.done())
 
+    def free(self) -> bool:
+        """Whether :meth:`acquire` would take a slot without waiting (nobody queued first)."""
+        return self._in_use < self._slots and not self._has_live_waiters()
+
+    def take(self) -> None:
+        """Take a slot that :meth:`free` said is free (no await in between)."""
+        if not self.free():
+            raise RuntimeError("take() without a free slot")
+        self._in_use += 1
+
     async def acquire(self, priority: int = 0) -> None:
         """Wait for a slot; ties between equal priorities are served first come, first served."""
-        if self._in_use < self._slots and not self._has_live_waiters():
+        if self.free():
             self._in_use += 1
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -93,6 +103,11 @@ class SlotHold:
         await self._semaphore.acquire(self._priority)
         self.held = True
 
+    def take(self) -> None:
+        """Take a slot the semaphore has free now (see :meth:`PrioritySemaphore.free`)."""
+        self._semaphore.take()
+        self.held = True
+
     def release(self) -> None:
         if self.held:
             self.held = False
@@ -110,12 +125,19 @@ class TriggerSlots:
     def running(self, event_name: str) -> int:
         return self._running.get(event_name, 0)
 
+    def free(self, event_name: str, limit: int, policy: str) -> bool:
+        """Whether :meth:`acquire` would take a slot at once."""
+        return policy == "allow" or limit <= 0 or self._running.get(event_name, 0) < limit
+
+    def take(self, event_name: str) -> None:
+        """Take a slot that :meth:`free` said is free (no await in between)."""
+        self._running[event_name] = self._running.get(event_name, 0) + 1
+
     async def acquire(self, event_name: str, limit: int, policy: str) -> bool:
         """Take a slot; returns False (without taking one) when ``policy`` is ``skip`` and the
         trigger already has ``limit`` executions in flight."""
-        count = self._running.get(event_name, 0)
-        if policy == "allow" or limit <= 0 or count < limit:
-            self._running[event_name] = count + 1
+        if self.free(event_name, limit, policy):
+            self.take(event_name)
             return True
         if policy == "skip":
             return False

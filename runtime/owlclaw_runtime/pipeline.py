@@ -1,47 +1,52 @@
 """The execution pipeline every scheduler backend calls (``OwlClawApp.dispatch``):
 
-gate → governance → decision → agent or fallback → retries → ledger → observers → breaker.
+gate → governance → decision → agent or fallback (:mod:`owlclaw_runtime.attempt`) → retries →
+ledger → observers → breaker.
 
 What it does differently from OwlClaw's ``_run_cron`` (reference/owlclaw.md section 3.9):
-- an agent result with status ``failed`` is a failure, ``skipped`` is skipped (bug 3);
 - failures are retried with backoff here, or re-raised for Hatchet to retry (bug 4);
-- a missing fallback never turns a failure into a skip; ``always`` really runs both (bug 5);
-- ``max_duration`` is the timeout; cost, decision mode, governance checks, scheduled and
-  triggered times, weight and retry count are persisted (bug 6);
+- cost, decision mode, governance checks, scheduled and triggered times, weight and retry count
+  are persisted (bug 6);
 - every execution is written as ``running`` when it starts and again when it ends; the final row
   is committed before the run is reported finished, so nothing is dropped (gap 14). Rows go
   through one writer task per loop that hands everything queued to the ledger's group commit
   (``record_executions``): 1,000 runs starting together cost a few transactions, not 1,000;
 - the effective weight, shadow and pause come from the ledger's trigger state (re-read every
   ``state_ttl_seconds``), so ``owlmigrate step`` reaches running workers without a restart.
+
+A run's start is the hot path: with 1,000 triggers due in the same minute every run waits for
+the starts queued before it on the one event loop (benchmarks/trigger_latency.py), so the work
+before the job's first line is kept to dictionary lookups and what the job's context needs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import inspect
 import json
 import logging
+import os
 import time
-import traceback
-import uuid
-import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from owlclaw_runtime.agent.base import AgentResult
-from owlclaw_runtime.agent.loading import normalize_agent_result
+from owlclaw_runtime.attempt import (
+    AgentRunFailed,
+    AgentSkipped,
+    Attempts,
+    CostLimitExceeded,
+    ExecutionTimeout,
+    call_shape,
+    set_failure,
+)
 from owlclaw_runtime.breaker import CircuitBreaker
 from owlclaw_runtime.concurrency import PrioritySemaphore, SlotHold, TriggerSlots
-from owlclaw_runtime.governance import CronGovernance
+from owlclaw_runtime.governance import CronGovernance, GovernanceResult
 from owlclaw_runtime.ledger.base import LedgerError, TriggerState
-from owlclaw_runtime.redact import redact
-from owlclaw_runtime.retry import NonRetryableError, RetryStrategy
+from owlclaw_runtime.retry import RetryStrategy
 from owlclaw_runtime.rowwriter import RowWriter
 from owlclaw_runtime.triggers.models import CronExecution, CronTriggerConfig, ExecutionStatus
 
@@ -53,25 +58,19 @@ _T = TypeVar("_T")
 #: threads for ledger calls (SQLite serialises writers; a few threads keep reads flowing)
 LEDGER_THREADS = 6
 
-_TRACEBACK_LIMIT = 8000
 _COUNTED = [s.value for s in ExecutionStatus if s.counts_as_execution]
-_OUTPUT_TAIL_LIMIT = 4000
 
-
-class AgentRunFailed(Exception):
-    """The agent reported a failed run (a result with status ``failed``)."""
-
-    def __init__(self, result: AgentResult) -> None:
-        super().__init__(result.error or "agent run failed")
-        self.result = result
-
-
-class CostLimitExceeded(NonRetryableError):
-    """An agent run cost more than the trigger's ``max_cost_per_run``."""
-
-
-class ExecutionTimeout(Exception):
-    """A call ran longer than the trigger's ``max_duration``."""
+__all__ = [
+    "AgentRunFailed",
+    "CostLimitExceeded",
+    "DueRun",
+    "EffectiveState",
+    "ExecutionTimeout",
+    "Pipeline",
+    "PipelineRunFailed",
+    "effective_state",
+    "new_execution_id",
+]
 
 
 class PipelineRunFailed(Exception):
@@ -83,10 +82,14 @@ class PipelineRunFailed(Exception):
         self.executions = executions
 
 
-class _AgentSkipped(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+class DueRun(NamedTuple):
+    """One trigger's instant handed to :meth:`Pipeline.start_due` (``runs`` from its
+    multiplicity)."""
+
+    event_name: str
+    scheduled_at: datetime
+    runs: int = 1
+    trigger_type: str = "cron"
 
 
 @dataclass(frozen=True)
@@ -111,41 +114,6 @@ def effective_state(config: CronTriggerConfig, state: TriggerState | None) -> Ef
     )
 
 
-#: (wants context, is async) per fallback: inspect.signature costs ~50 us, a run's whole start
-#: budget with 1,000 runs due together. Weak keys: a fallback dropped with its trigger goes too.
-_CALL_SHAPES: weakref.WeakKeyDictionary[Any, tuple[bool, bool]] = weakref.WeakKeyDictionary()
-
-
-def _call_shape(fn: Callable[..., Any]) -> tuple[bool, bool]:
-    try:
-        return _CALL_SHAPES[fn]
-    except (KeyError, TypeError):  # TypeError: unhashable or not weakly referenceable
-        pass
-    shape = (_wants_context(fn), _is_async(fn))
-    with contextlib.suppress(TypeError):
-        _CALL_SHAPES[fn] = shape
-    return shape
-
-
-def _wants_context(fn: Callable[..., Any]) -> bool:
-    """A fallback taking a positional parameter receives the context; one taking none does not."""
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return False
-    return any(
-        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-        for p in sig.parameters.values()
-    )
-
-
-def _is_async(fn: Callable[..., Any]) -> bool:
-    if inspect.iscoroutinefunction(fn):
-        return True
-    call = getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
-    return inspect.iscoroutinefunction(call)
-
-
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(json.dumps(value, default=str))
     return loaded
@@ -161,10 +129,34 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+# The context's instants are whole UTC seconds: 1,000 runs starting in the same second share
+# one string instead of formatting it 2,000 times (strftime was a tenth of a run's start).
+_ISO_CACHE: dict[datetime, str] = {}
+
+
 def _iso(value: datetime) -> str:
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if value.microsecond:
+        value = value.replace(microsecond=0)
+    text = _ISO_CACHE.get(value)
+    if text is None:
+        if len(_ISO_CACHE) >= 64:
+            _ISO_CACHE.clear()
+        text = _ISO_CACHE[value] = value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return text
+
+
+# uuid4().hex without uuid.UUID's checks and conversions (a run's id is made on the hot path):
+# 122 random bits with the version (4) and variant (RFC 4122) bits set, as uuid4 does.
+_UUID4_KEEP = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def new_execution_id() -> str:
+    """A new execution id: a random UUID (version 4) as 32 hex digits, like ``uuid4().hex``."""
+    number = int.from_bytes(os.urandom(16), "big") & _UUID4_KEEP | _UUID4_SET
+    return f"{number:032x}"
 
 
 class Pipeline:
@@ -176,6 +168,9 @@ class Pipeline:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._states: dict[str, TriggerState] = {}
         self._states_read_at: float | None = None
+        # event name -> (config, ledger state, merged): rebuilt only when either object changes
+        self._effective: dict[str, tuple[CronTriggerConfig, TriggerState | None, EffectiveState]]
+        self._effective = {}
         self._inflight = 0
         self._running = 0  # executions past every gate and running now
         self._warned_no_agent: set[str] = set()
@@ -188,6 +183,7 @@ class Pipeline:
         #: job that had only just started, at the price of a commit on every start; see
         #: docs/runtime.md). Off: the row is queued and committed while the job starts.
         self.running_row_before_start = False
+        self._attempts = Attempts(app, self._in_job_thread)
 
     # -- wiring -------------------------------------------------------------------------
     async def _db(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
@@ -204,15 +200,15 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._ledger_pool, functools.partial(fn, *args, **kwargs))
 
-    async def _in_job_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a synchronous fallback in a thread of its own pool, sized ``max_concurrent`` so
+    def _in_job_thread(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Start a synchronous fallback in a thread of its own pool, sized ``max_concurrent`` so
         that as many sync jobs can run at once as the global limit allows."""
         if self._job_pool is None:
             self._job_pool = ThreadPoolExecutor(
                 max_workers=self._app.max_concurrent, thread_name_prefix="owlclaw-job"
             )
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._job_pool, functools.partial(fn, *args))
+        return loop.run_in_executor(self._job_pool, functools.partial(fn, *args))
 
     def close(self) -> None:
         """Release the pipeline's threads (a later run creates them again). A synchronous job
@@ -319,7 +315,18 @@ class Pipeline:
         self._bind_loop()
         if self._states_read_at is None or time.monotonic() - self._states_read_at >= self._ttl:
             await self._refresh_overrides()
-        return effective_state(config, self._states.get(config.event_name))
+        return self._cached_effective(config)
+
+    def _cached_effective(self, config: CronTriggerConfig) -> EffectiveState:
+        """:meth:`effective` from the cache as it is (however old)."""
+        name = config.event_name
+        state = self._states.get(name)
+        cached = self._effective.get(name)
+        if cached is not None and cached[0] is config and cached[1] is state:
+            return cached[2]
+        merged = effective_state(config, state)
+        self._effective[name] = (config, state, merged)
+        return merged
 
     async def prefetch(self, within: float) -> None:
         """Re-read the trigger and breaker states now unless the cache will still be fresh in
@@ -360,7 +367,7 @@ class Pipeline:
         self.breaker.prime(ledger.breakers(names, tenant_id=tenant), read_started)
         for config in configs:  # off the loop: learn how each fallback is called (cached)
             if config.fallback_handler is not None:
-                _call_shape(config.fallback_handler)
+                call_shape(config.fallback_handler)
         return states
 
     # -- dispatch ------------------------------------------------------------------------
@@ -410,6 +417,134 @@ class Pipeline:
             )
         return results
 
+    def start_due(self, due: Sequence[DueRun]) -> list[asyncio.Future[list[CronExecution]]]:
+        """Start one wake-up's runs together (the embedded scheduler's hot path); one future
+        per item, done with what :meth:`dispatch` would have returned.
+
+        A single run whose admission needs no waiting (fresh cached trigger state, neither
+        paused nor shadow, free per-trigger and global slots, a governance decision the cache
+        answers) is admitted here, in one pass that reads the clock once, and gets one task
+        whose first step starts its job. Anything else (several runs of one instant, a skip
+        to record, a slot or a query to wait for) is a :meth:`dispatch` task. The checks, their
+        order and the records are the same either way; with 1,000 runs due together, the work
+        before each job's first line is what every later job waits for."""
+        self._bind_loop()
+        loop = self._loop
+        assert loop is not None
+        read_at = self._states_read_at
+        fresh = read_at is not None and time.monotonic() - read_at < self._ttl
+        now = self._app.now()
+        registry = self._app.cron_registry
+        futures: list[asyncio.Future[list[CronExecution]]] = []
+        for item in due:
+            config = registry.get_trigger(item.event_name) if fresh and item.runs == 1 else None
+            admitted = None if config is None else self._admit_now(config, item.trigger_type, now)
+            if config is None or admitted is None:
+                call = self.dispatch(
+                    item.event_name,
+                    scheduled_at=item.scheduled_at,
+                    runs=item.runs,
+                    trigger_type=item.trigger_type,
+                )
+                futures.append(loop.create_task(call))
+                continue
+            state, gov, slot = admitted
+            scheduled = _utc(item.scheduled_at)
+            self.notify("trigger_fired", config, scheduled, 1)
+            execution = self._new_execution(
+                config, scheduled, now, trigger_type=item.trigger_type, index=0, runs=1
+            )
+            execution.migration_weight = state.migration_weight
+            self._note_checks(config, execution, gov)
+            self._inflight += 1
+            self._idle.clear()
+            futures.append(loop.create_task(self._run_admitted(config, execution, state, slot)))
+        return futures
+
+    def _admit_now(
+        self, config: CronTriggerConfig, trigger_type: str, now: datetime
+    ) -> tuple[EffectiveState, GovernanceResult, SlotHold] | None:
+        """Admit a run without waiting, taking its slots; ``None`` (nothing taken) when any
+        check would wait, query or refuse: the caller then dispatches it the usual way."""
+        state = self._cached_effective(config)
+        if state.paused or (state.shadow and trigger_type != "manual"):
+            return None
+        name = config.event_name
+        if not self._slots.free(name, config.max_concurrency, config.overlap_policy):
+            return None
+        if not self._global.free():
+            return None
+        gov = self.governance.check_cached(config, now, trigger_type=trigger_type)
+        if gov is None or not gov.allowed or gov.breaker_trial or gov.breaker_transition:
+            return None
+        self._slots.take(name)
+        slot = SlotHold(self._global, config.priority)
+        slot.take()
+        return state, gov, slot
+
+    async def _run_admitted(
+        self,
+        config: CronTriggerConfig,
+        execution: CronExecution,
+        state: EffectiveState,
+        slot: SlotHold,
+    ) -> list[CronExecution]:
+        """The rest of a run :meth:`_admit_now` let through (never a breaker trial)."""
+        try:
+            try:
+                return [await self._execute(config, execution, state, False, False, slot)]
+            finally:
+                slot.release()
+                await self._slots.release(config.event_name)
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.set()
+
+    def _new_execution(
+        self,
+        config: CronTriggerConfig,
+        scheduled: datetime,
+        now: datetime,
+        *,
+        trigger_type: str,
+        index: int,
+        runs: int,
+        context: dict[str, Any] | None = None,
+        execution_id: str | None = None,
+        retry_count: int = 0,
+    ) -> CronExecution:
+        app = self._app
+        execution = CronExecution(
+            event_name=config.event_name,
+            execution_id=execution_id or new_execution_id(),
+            tenant_id=app.tenant_id,
+            trigger_type=trigger_type,
+            scheduled_at=scheduled,
+            triggered_at=now,
+            backend=app.backend_name,
+            retry_count=retry_count,
+        )
+        # Only values that may not be JSON go through the JSON round trip (it costs more
+        # than the rest of a run's start when 1,000 runs start at once).
+        focus = config.focus
+        if focus is not None and not isinstance(focus, str):
+            focus = _jsonable_value(focus)
+        execution.context = {
+            **(_jsonable(dict(context)) if context else {}),
+            "trigger_type": trigger_type,
+            "event_name": config.event_name,
+            "cron_expression": config.expression,
+            "timezone": config.timezone,
+            "focus": focus,
+            "scheduled_at": _iso(scheduled),
+            "triggered_at": _iso(now),
+            "execution_id": execution.execution_id,
+            "run_index": index,
+            "runs": runs,
+        }
+        return execution
+
     async def _run_one(
         self,
         config: CronTriggerConfig,
@@ -423,39 +558,20 @@ class Pipeline:
         execution_id: str | None,
         retry_count: int,
     ) -> CronExecution:
-        app = self._app
         self._inflight += 1
         self._idle.clear()
         try:
-            now = app.now()
-            execution = CronExecution(
-                event_name=config.event_name,
-                execution_id=execution_id or uuid.uuid4().hex,
-                tenant_id=app.tenant_id,
+            execution = self._new_execution(
+                config,
+                scheduled,
+                self._app.now(),
                 trigger_type=trigger_type,
-                scheduled_at=scheduled,
-                triggered_at=now,
-                backend=app.backend_name,
+                index=index,
+                runs=runs,
+                context=context,
+                execution_id=execution_id,
                 retry_count=retry_count,
             )
-            # Only values that may not be JSON go through the JSON round trip (it costs more
-            # than the rest of a run's start when 1,000 runs start at once).
-            focus = config.focus
-            if focus is not None and not isinstance(focus, str):
-                focus = _jsonable_value(focus)
-            execution.context = {
-                **(_jsonable(dict(context)) if context else {}),
-                "trigger_type": trigger_type,
-                "event_name": config.event_name,
-                "cron_expression": config.expression,
-                "timezone": config.timezone,
-                "focus": focus,
-                "scheduled_at": _iso(scheduled),
-                "triggered_at": _iso(now),
-                "execution_id": execution.execution_id,
-                "run_index": index,
-                "runs": runs,
-            }
             state = await self.effective(config)
             execution.migration_weight = state.migration_weight
             # Gate: a paused trigger runs nothing; a shadow trigger records that it would have
@@ -502,14 +618,7 @@ class Pipeline:
         if gov.breaker_transition is not None:
             previous, new = gov.breaker_transition
             self.notify("breaker_changed", config, new, previous)
-        execution.governance_checks.update(gov.checks)
-        if config.max_concurrency > 0:
-            execution.governance_checks["concurrency"] = {
-                "passed": True,
-                "running": self._slots.running(config.event_name),
-                "limit": config.max_concurrency,
-                "policy": config.overlap_policy,
-            }
+        self._note_checks(config, execution, gov)
         if not gov.allowed:
             return await self._skip(config, execution, gov.skip_reason or "governance")
         slot = SlotHold(self._global, config.priority)
@@ -525,6 +634,19 @@ class Pipeline:
         finally:
             slot.release()
 
+    def _note_checks(
+        self, config: CronTriggerConfig, execution: CronExecution, gov: GovernanceResult
+    ) -> None:
+        """Keep what governance checked (and the per-trigger slot count) on the record."""
+        execution.governance_checks.update(gov.checks)
+        if config.max_concurrency > 0:
+            execution.governance_checks["concurrency"] = {
+                "passed": True,
+                "running": self._slots.running(config.event_name),
+                "limit": config.max_concurrency,
+                "policy": config.overlap_policy,
+            }
+
     async def _skip(
         self, config: CronTriggerConfig, execution: CronExecution, reason: str
     ) -> CronExecution:
@@ -537,15 +659,10 @@ class Pipeline:
         return execution
 
     # -- execution -----------------------------------------------------------------------
-    async def _execute(
-        self,
-        config: CronTriggerConfig,
-        execution: CronExecution,
-        state: EffectiveState,
-        trial: bool,
-        raise_on_failure: bool,
-        slot: SlotHold,
-    ) -> CronExecution:
+    def _decide(
+        self, config: CronTriggerConfig, execution: CronExecution, state: EffectiveState
+    ) -> bool:
+        """Agent or fallback: ``random() < migration_weight`` (seedable), kept on the record."""
         app = self._app
         agent = app.agent
         has_fallback = config.fallback_handler is not None
@@ -573,6 +690,19 @@ class Pipeline:
             "agent_configured": agent is not None,
             "fallback_configured": has_fallback,
         }
+        return use_agent
+
+    async def _execute(
+        self,
+        config: CronTriggerConfig,
+        execution: CronExecution,
+        state: EffectiveState,
+        trial: bool,
+        raise_on_failure: bool,
+        slot: SlotHold,
+    ) -> CronExecution:
+        app = self._app
+        use_agent = self._decide(config, execution, state)
         if use_agent:
             await self._add_previous_run(config, execution)
         execution.status = ExecutionStatus.RUNNING
@@ -656,18 +786,19 @@ class Pipeline:
         slot is given back during the backoff, so a failing job waiting minutes to retry does
         not hold up other triggers (its per-trigger slot is kept: no overlap with itself)."""
         app = self._app
-        strategy = RetryStrategy.for_trigger(config)
+        strategy: RetryStrategy | None = None  # built on the first failure, off the hot path
         retries = 0
         while True:
             try:
-                execution.status = await self._attempt(config, execution, use_agent)
+                execution.status = await self._attempts.attempt(config, execution, use_agent)
                 return
-            except _AgentSkipped as skipped:
+            except AgentSkipped as skipped:
                 execution.status = ExecutionStatus.SKIPPED
                 execution.skip_reason = f"agent_skipped: {skipped.reason}"
                 return
             except Exception as exc:
-                self._set_failure(execution, exc)
+                set_failure(execution, exc)
+                strategy = strategy or RetryStrategy.for_trigger(config)
                 if raise_on_failure or not strategy.should_retry(exc, retries):
                     execution.status = ExecutionStatus.FAILED
                     return
@@ -705,146 +836,6 @@ class Pipeline:
                 "completed_at": _iso(prev.completed_at) if prev.completed_at else None,
             }
 
-    async def _attempt(
-        self, config: CronTriggerConfig, execution: CronExecution, use_agent: bool
-    ) -> ExecutionStatus:
-        """One try of the chosen path; raises on failure so the retry loop sees it."""
-        execution.error_message = None
-        execution.error_traceback = None
-        has_fallback = config.fallback_handler is not None
-        if not use_agent:
-            if not has_fallback:
-                raise RuntimeError("no agent is configured and the trigger has no fallback")
-            await self._call_fallback(config, execution)
-            return ExecutionStatus.FALLBACK
-        try:
-            result = await self._call_agent(config, execution)
-        except _AgentSkipped:
-            if config.fallback_strategy == "always" and has_fallback:
-                await self._call_fallback(config, execution)
-                return ExecutionStatus.FALLBACK
-            raise
-        except Exception as agent_error:
-            if _legacy_job_done(agent_error):
-                # The agent ran the legacy job through its tool and it succeeded before the
-                # agent run failed: running the fallback now would run the job twice.
-                execution.error_message = redact(
-                    f"agent failed after running the legacy job: {_describe(agent_error)}"
-                )
-                return ExecutionStatus.FALLBACK
-            if config.fallback_strategy == "never" or not has_fallback:
-                raise
-            log.warning(
-                "%s: agent failed (%s), running the fallback", config.event_name, agent_error
-            )
-            try:
-                await self._call_fallback(config, execution)
-            except Exception as fallback_error:
-                raise fallback_error from agent_error
-            # The fallback did the job; keep what went wrong with the agent visible.
-            execution.error_message = redact(f"agent failed: {_describe(agent_error)}")
-            return ExecutionStatus.FALLBACK
-        # "always" runs the fallback after the agent too, unless the agent already ran the
-        # legacy job through its tool (never run a job twice).
-        if (
-            config.fallback_strategy == "always"
-            and has_fallback
-            and result.details.get("legacy_job_succeeded") is not True
-        ):
-            await self._call_fallback(config, execution)
-        return ExecutionStatus.SUCCESS
-
-    async def _call_agent(self, config: CronTriggerConfig, execution: CronExecution) -> AgentResult:
-        agent = self._app.agent
-        assert agent is not None
-        call = agent.trigger_event(
-            config.event_name,
-            focus=config.focus,
-            payload=dict(execution.context),
-            tenant_id=self._app.tenant_id,
-        )
-        raw = await self._with_timeout(call, config)
-        result = normalize_agent_result(raw)
-        execution.agent_run_id = result.run_id or execution.agent_run_id
-        if result.details.get("legacy_job_ran"):
-            # The agent ran the legacy job (OpenAIAgent's run_legacy_job tool): keep its exit
-            # code and output like a fallback's.
-            self._copy_legacy_result(execution, _LegacyOutcome.from_details(result.details))
-        # Every attempt costs money, retries included: accumulate.
-        execution.llm_calls += result.llm_calls
-        execution.tokens_in += result.tokens_in
-        execution.tokens_out += result.tokens_out
-        execution.cost_usd += result.cost_usd
-        if result.status == "failed":
-            raise AgentRunFailed(result)
-        if result.status == "skipped":
-            raise _AgentSkipped(result.error or "agent skipped the run")
-        if config.max_cost_per_run is not None and result.cost_usd > config.max_cost_per_run:
-            execution.governance_checks["cost_per_run"] = {
-                "passed": False,
-                "cost_usd": result.cost_usd,
-                "limit_usd": config.max_cost_per_run,
-            }
-            raise CostLimitExceeded(
-                f"agent run cost ${result.cost_usd:.4f} > max_cost_per_run "
-                f"${config.max_cost_per_run:.4f}"
-            )
-        if config.max_cost_per_run is not None:
-            execution.governance_checks["cost_per_run"] = {
-                "passed": True,
-                "cost_usd": result.cost_usd,
-                "limit_usd": config.max_cost_per_run,
-            }
-        return result
-
-    async def _call_fallback(self, config: CronTriggerConfig, execution: CronExecution) -> None:
-        fn = config.fallback_handler
-        assert fn is not None
-        wants_context, is_async = _call_shape(fn)
-        args: tuple[Any, ...] = (dict(execution.context),) if wants_context else ()
-        try:
-            if is_async:
-                result = await self._with_timeout(fn(*args), config)
-            else:
-                # A sync fallback runs in a thread so the loop keeps firing other triggers. On
-                # timeout the thread cannot be killed; LegacyCommand enforces its own timeout
-                # on the child process.
-                result = await self._with_timeout(self._in_job_thread(fn, *args), config)
-                if inspect.isawaitable(result):
-                    result = await self._with_timeout(result, config)
-        except Exception as exc:
-            self._copy_legacy_result(execution, getattr(exc, "result", None))
-            raise
-        self._copy_legacy_result(execution, result)
-
-    async def _with_timeout(self, awaitable: Any, config: CronTriggerConfig) -> Any:
-        if config.max_duration is None:
-            return await awaitable
-        try:
-            return await asyncio.wait_for(awaitable, timeout=config.max_duration)
-        except TimeoutError as exc:
-            raise ExecutionTimeout(
-                f"timed out after {config.max_duration:g}s (max_duration)"
-            ) from exc
-
-    @staticmethod
-    def _copy_legacy_result(execution: CronExecution, result: Any) -> None:
-        """LegacyCommand results (and LegacyJobFailed.result) carry exit code and output."""
-        if result is None:
-            return
-        exit_code = getattr(result, "exit_code", None)
-        if isinstance(exit_code, int):
-            execution.exit_code = exit_code
-        tail = getattr(result, "output_tail", None)
-        if isinstance(tail, str):
-            execution.output_tail = redact(tail)[-_OUTPUT_TAIL_LIMIT:]
-
-    @staticmethod
-    def _set_failure(execution: CronExecution, exc: BaseException) -> None:
-        execution.error_message = redact(_describe(exc))
-        tb = "".join(traceback.format_exception(exc))
-        execution.error_traceback = redact(tb)[-_TRACEBACK_LIMIT:]
-
     def notify(self, method: str, *args: Any) -> None:
         """Call ``method`` on every observer; an observer that raises is logged and ignored."""
         for observer in self._app.observers:
@@ -852,26 +843,3 @@ class Pipeline:
                 getattr(observer, method)(*args)
             except Exception:
                 log.exception("observer %r failed in %s; ignored", observer, method)
-
-
-@dataclass(frozen=True)
-class _LegacyOutcome:
-    exit_code: int | None
-    output_tail: str | None
-
-    @classmethod
-    def from_details(cls, details: dict[str, Any]) -> _LegacyOutcome:
-        code, tail = details.get("exit_code"), details.get("output_tail")
-        return cls(code if isinstance(code, int) else None, tail if isinstance(tail, str) else None)
-
-
-def _legacy_job_done(exc: BaseException) -> bool:
-    """Whether a failed agent run had already run the legacy job successfully."""
-    result = getattr(exc, "result", None)
-    details = getattr(result, "details", None)
-    return isinstance(details, dict) and details.get("legacy_job_succeeded") is True
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 from owlclaw_runtime.agent.base import AgentResult
+from owlclaw_runtime.agent.loading import normalize_agent_result
 from owlclaw_runtime.ledger import LedgerError, LedgerStore, SqlLedgerStore, TriggerState
-from owlclaw_runtime.pipeline import PipelineRunFailed, normalize_agent_result
+from owlclaw_runtime.pipeline import PipelineRunFailed
 from owlclaw_runtime.triggers.models import ExecutionStatus
 from runtime_helpers import (
     ExplodingObserver,

@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from owlclaw_runtime.ledger.base import LedgerStore, ManagementEvent, TriggerState
+from owlclaw_runtime.pipeline import DueRun
 from owlclaw_runtime.schedulers.base import SchedulerBackend
 from owlclaw_runtime.schedulers.clock import Now, Sleep, utc_now
 from owlclaw_runtime.triggers.models import CronTriggerConfig
@@ -305,8 +306,12 @@ class LocalScheduler(SchedulerBackend):
                         continue
                 due = self._earliest()
                 if due is not None and due <= now:
-                    self._fire_due(now)
-                    await asyncio.sleep(0)  # let the batch start before the bookkeeping
+                    started = self._fire_due(now)
+                    if started is not None:
+                        # The next instants are a minute away or more: work them out once the
+                        # batch's runs have started, so that ~10 ms of next_fire arithmetic
+                        # for 1,000 triggers neither delays the watermark write nor the runs.
+                        await started.wait()
                     await self._advance_pending()
                     continue
                 # Housekeeping only when nothing is due, never between an instant and its runs.
@@ -471,14 +476,16 @@ class LocalScheduler(SchedulerBackend):
                 entry.paused = (state is not None and state.paused) or not config.enabled
 
     # -- firing ------------------------------------------------------------------------------
-    def _fire_due(self, now: datetime) -> None:
+    def _fire_due(self, now: datetime) -> asyncio.Event | None:
+        """Hand out every due instant; the event is set once the batch's runs have started
+        (``None``: nothing to run)."""
         self._gc_hold()
         try:
-            self._fire_due_held(now)
+            return self._fire_due_held(now)
         finally:
             self._gc_release()
 
-    def _fire_due_held(self, now: datetime) -> None:
+    def _fire_due_held(self, now: datetime) -> asyncio.Event | None:
         due = [
             e
             for e in self._entries.values()
@@ -491,8 +498,13 @@ class LocalScheduler(SchedulerBackend):
             fires = self._collect(entry, now)
             if fires:
                 batch.append((entry, fires))
-        if batch:
-            self._track(asyncio.create_task(self._fire_batch(batch)))
+        if not batch:
+            return None
+        started = asyncio.Event()
+        task = asyncio.create_task(self._fire_batch(batch, started))
+        task.add_done_callback(lambda _task: started.set())  # even if it never ran
+        self._track(task)
+        return started
 
     def _collect(self, entry: _Entry, now: datetime) -> list[_Fire]:
         """Take ``entry``'s due instants (oldest first); its next one is worked out later."""
@@ -598,20 +610,19 @@ class LocalScheduler(SchedulerBackend):
                 )
             )
 
-    async def _fire_batch(self, batch: list[tuple[_Entry, list[_Fire]]]) -> None:
-        """Dispatch one wake-up's instants: the watermark first, then every run at once."""
+    async def _fire_batch(
+        self, batch: list[tuple[_Entry, list[_Fire]]], started: asyncio.Event | None = None
+    ) -> None:
+        """Dispatch one wake-up's instants: the watermark first, then every run at once.
+        ``started`` is set once the runs have started (or the batch gave up)."""
         newest = max(fire.instant for _, fires in batch for fire in fires)
-        runs: list[asyncio.Task[None]] = []
+        runs: list[tuple[str, asyncio.Future[Any]]] = []
         self._gc_hold()  # taken inside the task: a task cancelled before it ran holds nothing
         try:
             # Saved before any run is dispatched: a crash after this line never fires them
             # again. A crash during a long catch-up loses its remaining instants (at most once).
             await asyncio.to_thread(self._save_watermark, newest)
-            for entry, fires in batch:
-                entry.fired += sum(fire.runs for fire in fires)
-                task = asyncio.create_task(self._dispatch_in_order(entry, fires))
-                self._track(task)
-                runs.append(task)
+            runs = self._hand_out(batch)
             # Keep the collector off until the runs have started: each run's first steps
             # (the pipeline up to the job's first line, the job's own task when it has a
             # max_duration) take the next loop iterations. Measured with 1,000 runs due
@@ -621,12 +632,43 @@ class LocalScheduler(SchedulerBackend):
                 await asyncio.sleep(0)
         finally:
             self._gc_release()
+            if started is not None:
+                started.set()
         # Each trigger's own last_fired_at follows once its runs are done, off the hot path
         # (the watermark above is what a restart trusts).
-        await asyncio.gather(*runs, return_exceptions=True)
+        outcomes = await asyncio.gather(*(run for _, run in runs), return_exceptions=True)
+        for (event_name, _), outcome in zip(runs, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                # The pipeline records every failure in the ledger; anything that escapes it
+                # is logged here so one bad run never stops the scheduler.
+                log.error("dispatch of %s raised", event_name, exc_info=outcome)
         await asyncio.to_thread(
             self._save_lasts, [(entry, fires[-1].instant) for entry, fires in batch]
         )
+
+    def _hand_out(
+        self, batch: list[tuple[_Entry, list[_Fire]]]
+    ) -> list[tuple[str, asyncio.Future[Any]]]:
+        """Start every run of a batch: one instant per trigger through the app's ``start_due``
+        (one pass, one task per run), several (a catch-up) in order in a task of their own."""
+        start_due = getattr(self._app, "start_due", None)
+        runs: list[tuple[str, asyncio.Future[Any]]] = []
+        due: list[DueRun] = []
+        for entry, fires in batch:
+            entry.fired += sum(fire.runs for fire in fires)
+            name = entry.config.event_name
+            if len(fires) == 1 and start_due is not None:
+                fire = fires[0]
+                if not (self._stopping and fire.trigger_type == "catchup"):
+                    due.append(DueRun(name, fire.instant, fire.runs, fire.trigger_type))
+                continue
+            task = asyncio.create_task(self._dispatch_in_order(entry, fires))
+            self._track(task)
+            runs.append((name, task))
+        if due:
+            assert start_due is not None
+            runs.extend(zip((d.event_name for d in due), start_due(due), strict=True))
+        return runs
 
     def _gc_hold(self) -> None:
         # A full garbage collection in the middle of a wake-up (hundreds of ms with a few
