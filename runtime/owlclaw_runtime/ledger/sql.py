@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from owlclaw_runtime.ledger.base import (
     BreakerState,
     GovernanceFigures,
     JournalEntry,
+    LeaderLock,
     LedgerError,
     LedgerStore,
     LedgerWriteError,
@@ -516,6 +517,73 @@ class SqlLedgerStore(LedgerStore):
         with self._writing() as conn:
             self._upsert(conn, s.trigger_states, values, ("tenant_id", "event_name"))
 
+    def advance_last_fired(
+        self,
+        event_name: str,
+        instant: datetime,
+        *,
+        older_than: datetime | None = None,
+        tenant_id: str = "default",
+        updated_at: datetime | None = None,
+    ) -> bool:
+        """One statement, on the hot path of the embedded scheduler (it claims each wake-up's
+        instants with it): an INSERT ... ON CONFLICT DO UPDATE ... WHERE the stored value is
+        older, RETURNING a row only when it inserted or updated. The unique key makes the
+        insert race-free; PostgreSQL re-checks the WHERE on the newest row version, SQLite
+        serialises writers. PostgreSQL runs it in autocommit (one round trip)."""
+        params = {
+            "tenant_id": tenant_id,
+            "event_name": event_name,
+            "paused": False,
+            "last_fired_at": instant,
+            "updated_at": updated_at or datetime.now(UTC),
+            "older_than": instant if older_than is None else older_than,
+        }
+        if self.dialect == "sqlite":
+            with self._writing() as conn:
+                return conn.execute(self._advance_statement(), params).first() is not None
+        # A single statement is atomic by itself: autocommit, no pre-ping, BEGIN or COMMIT
+        # round trips. A stale pooled connection (the server restarted) fails before the
+        # statement reaches the server, so it is retried once on a fresh one.
+        for attempt in (1, 2):
+            try:
+                with self._read_engine.connect() as conn:
+                    return conn.execute(self._advance_statement(), params).first() is not None
+            except DBAPIError as exc:
+                if attempt == 1 and exc.connection_invalidated:
+                    continue
+                raise LedgerError(f"ledger {self.display_url}: {exc.orig}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _advance_statement(self) -> sa.sql.Executable:
+        cached = self._upserts.get("advance_last_fired")
+        if cached is not None:
+            return cached
+        t = s.trigger_states
+        insert: Any
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        base = insert(t).values(
+            tenant_id=sa.bindparam("tenant_id"),
+            event_name=sa.bindparam("event_name"),
+            paused=sa.bindparam("paused"),
+            last_fired_at=sa.bindparam("last_fired_at"),
+            updated_at=sa.bindparam("updated_at"),
+        )
+        older_than = sa.bindparam("older_than", type_=t.c.last_fired_at.type)
+        stmt: sa.sql.Executable = base.on_conflict_do_update(
+            index_elements=["tenant_id", "event_name"],
+            set_={
+                "last_fired_at": base.excluded.last_fired_at,
+                "updated_at": base.excluded.updated_at,
+            },
+            where=sa.or_(t.c.last_fired_at.is_(None), t.c.last_fired_at < older_than),
+        ).returning(t.c.event_name)
+        self._upserts["advance_last_fired"] = stmt
+        return stmt
+
     def all_trigger_states(self, *, tenant_id: str = "default") -> list[TriggerState]:
         t = s.trigger_states
         query = sa.select(t).where(t.c.tenant_id == tenant_id).order_by(t.c.event_name)
@@ -597,14 +665,14 @@ class SqlLedgerStore(LedgerStore):
 
     # -- leader lock and lifecycle --
 
-    def leader_lock(self, name: str) -> AbstractContextManager[bool]:
+    def leader_lock(self, name: str) -> LeaderLock:
         if self.dialect == "postgresql":
-            return locks.pg_advisory_lock(self._engine, self.advisory_key(name))
+            return locks.PgAdvisoryLock(self._engine, self.advisory_key(name))
         if self.db_path is not None:
-            return locks.file_lock(self.lock_path(name))
+            return locks.FileLeaderLock(self.lock_path(name))
         with self._local_locks_guard:
             lock = self._local_locks.setdefault(name, threading.Lock())
-        return locks.thread_lock(lock)
+        return locks.ThreadLeaderLock(lock)
 
     def lock_path(self, name: str) -> Path:
         """The lock file of ``leader_lock(name)`` for a SQLite ledger file."""
