@@ -5,6 +5,7 @@ while two processes both believe they lead. Real SQLite files and a real Postgre
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
@@ -281,3 +282,63 @@ async def test_the_lock_is_asked_every_check_interval_while_leading(
     assert store.asked[0] == utc("2026-05-01T10:00:40")
     assert all(gap == 10 for gap in gaps)
     assert health["leadership_losses"] == 0 and "last_leadership_loss" not in health
+
+
+class HangingStore(SqlLedgerStore):
+    """The real SQLite store; its locks' first ``held()`` hangs (as a query on a cut network
+    connection would) until the test lets it go."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.hang = threading.Event()
+        self.locks: list[LeaderLock] = []
+        self.released: list[str] = []
+
+    def leader_lock(self, name: str) -> LeaderLock:
+        lock = super().leader_lock(name)
+        held, release = lock.held, lock.release
+        hang = self.hang
+
+        def hanging() -> bool:
+            hang.wait(30)
+            return held()
+
+        def noted_release() -> None:
+            self.released.append(threading.current_thread().name)
+            release()
+
+        lock.held = hanging  # type: ignore[method-assign]
+        lock.release = noted_release  # type: ignore[method-assign]
+        self.locks.append(lock)
+        return lock
+
+
+async def test_a_leadership_check_that_hangs_counts_as_lost(tmp_path: Path, calls: Calls) -> None:
+    clock = FakeClock(utc("2026-05-01T10:00:30"))
+    store = HangingStore(f"sqlite:///{tmp_path / 'owlclaw-ledger.db'}")
+    app = OwlClawApp("hangs", ledger=store, clock=clock.now)
+
+    @app.cron("* * * * *", event_name="tick", migration_weight=0.0)
+    def tick(context: dict[str, Any]) -> None:
+        calls.add("tick", context)
+
+    # asked at 10:00:31; unanswered for 1 s (real time: the check's timeout) -> step down
+    sched = LocalScheduler(
+        app, clock=clock, leader_check_seconds=1, leader_retry_seconds=600, max_sleep_seconds=20
+    )
+    try:
+        await sched.run_until(utc("2026-05-01T10:03:10"))
+        health = await sched.health()
+        [loss] = [e.details for e in store.events(sched.watermark_name)]
+    finally:
+        store.hang.set()
+        store.close()
+    assert loss["reason"] == "check_timed_out"
+    assert health["leadership_losses"] == 1 and health["leader"] is False
+    assert calls.instants() == []  # stepped down before 10:01, retries only at 10:10:31
+    # the stuck lock was released from a thread of its own, not the event loop's
+    for _ in range(200):
+        if store.released:
+            break
+        await asyncio.sleep(0.01)
+    assert store.released and all(name != "MainThread" for name in store.released)
