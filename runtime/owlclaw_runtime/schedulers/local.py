@@ -166,7 +166,8 @@ class LocalScheduler(SchedulerBackend):
             retry_seconds=leader_retry_seconds,
             now=self._now,
         )
-        # Batches claim their instants in the order they were handed out.
+        # Batches claim their instants in the order they were handed out (made per run: an
+        # asyncio.Lock belongs to one event loop).
         self._claim_order = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
@@ -303,6 +304,7 @@ class LocalScheduler(SchedulerBackend):
         self._stopping = False
         self._crashed = None
         self._wake = asyncio.Event()
+        self._claim_order = asyncio.Lock()
         self.started_at = self._now()
 
     async def _main(self, until: datetime | None) -> None:
