@@ -104,7 +104,11 @@ async def test_a_leader_whose_postgres_lock_is_lost_steps_down_and_another_takes
     seen: dict[str, Any] = {}
 
     async def start_b() -> None:
-        await at(clock, utc("2026-05-01T10:00:40"))
+        release = clock.hold()  # time moves on only once a has taken the lock and sleeps
+        try:
+            await at(clock, utc("2026-05-01T10:00:40"))
+        finally:
+            release()
         await b.run_until(utc("2026-05-01T10:08:10"))
 
     async def operator() -> None:
