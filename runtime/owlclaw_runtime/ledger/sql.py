@@ -544,7 +544,10 @@ class SqlLedgerStore(LedgerStore):
                 return conn.execute(self._advance_statement(), params).first() is not None
         # A single statement is atomic by itself: autocommit, no pre-ping, BEGIN or COMMIT
         # round trips. A stale pooled connection (the server restarted) fails before the
-        # statement reaches the server, so it is retried once on a fresh one.
+        # statement reaches the server, so it is retried once on a fresh one. Should a
+        # connection die after the server committed, the retry answers False: the caller then
+        # runs nothing (an instant is never run twice; at worst it is lost, like a run in
+        # flight at a crash).
         for attempt in (1, 2):
             try:
                 with self._read_engine.connect() as conn:
