@@ -59,4 +59,7 @@ def build_app(
 
 def scheduler(app: OwlClawApp, clock: FakeClock, **options: Any) -> LocalScheduler:
     options.setdefault("max_sleep_seconds", 3600)
+    # These tests walk virtual days: the leader lock is asked every 10 virtual minutes (the
+    # leadership tests choose their own interval).
+    options.setdefault("leader_check_seconds", 600)
     return LocalScheduler(app, clock=clock, **options)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -121,6 +120,41 @@ class TriggerStats:
     agent: SideStats
     fallback: SideStats
     skipped: int = 0
+
+
+class LeaderLock(abc.ABC):
+    """A lock from :meth:`LedgerStore.leader_lock`: non-blocking, exclusive between processes,
+    held from a successful :meth:`acquire` (``with store.leader_lock(name) as held:``) until
+    :meth:`release` (the end of the block).
+
+    A lock can be lost without being released: the PostgreSQL session holding an advisory lock
+    ends (server restart, ``pg_terminate_backend``, a network cut, an idle timeout), or the lock
+    file beside a SQLite ledger is removed or replaced. Another process can then take it while
+    this one still thinks it leads, so a holder that acts on the lock (the embedded scheduler)
+    asks :meth:`held` periodically and stops at once when it answers False.
+    """
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    @abc.abstractmethod
+    def acquire(self) -> bool:
+        """Try once, without waiting: True when this process now holds the lock. A database
+        that cannot be reached answers False (nobody can be sure to hold it), never raises."""
+
+    @abc.abstractmethod
+    def held(self) -> bool:
+        """Whether the lock is still held by this process: False before :meth:`acquire`
+        succeeded, after :meth:`release`, and from the moment it is found lost (it stays lost;
+        take a new lock to lead again). May ask the database (one cheap query): call it off
+        the event loop. Any error while asking means lost."""
+
+    @abc.abstractmethod
+    def release(self) -> None:
+        """Give the lock up, or clean up what is left of a lost one. Idempotent."""
 
 
 class LedgerStore(abc.ABC):
@@ -247,6 +281,26 @@ class LedgerStore(abc.ABC):
         """Persist a trigger state (upsert)."""
 
     @abc.abstractmethod
+    def advance_last_fired(
+        self,
+        event_name: str,
+        instant: datetime,
+        *,
+        older_than: datetime | None = None,
+        tenant_id: str = "default",
+        updated_at: datetime | None = None,
+    ) -> bool:
+        """Compare-and-set of ``TriggerState.last_fired_at``, atomically: set it to ``instant``
+        only if the stored value is absent or older than ``older_than`` (default ``instant``),
+        and say whether this call did. A missing row is created (every other field at its
+        default); an existing row keeps its other fields. ``updated_at`` (default now) is
+        written with the change.
+
+        Of any number of concurrent calls (threads, processes) for the same instant exactly one
+        returns True: the embedded scheduler claims each batch of instants with it before
+        dispatching them, so a second leader can never fire an instant twice."""
+
+    @abc.abstractmethod
     def all_trigger_states(self, *, tenant_id: str = "default") -> list[TriggerState]:
         """Every saved trigger state of the tenant (workers poll this for weight changes)."""
 
@@ -265,9 +319,13 @@ class LedgerStore(abc.ABC):
         first)."""
 
     @abc.abstractmethod
-    def leader_lock(self, name: str) -> AbstractContextManager[bool]:
-        """A non-blocking, process-wide exclusive lock: yields True when this process holds it.
-        SQLite: a file lock beside the database; PostgreSQL: an advisory lock."""
+    def leader_lock(self, name: str) -> LeaderLock:
+        """A non-blocking, process-wide exclusive lock (:class:`LeaderLock`, not yet taken):
+        ``with store.leader_lock(name) as held:`` yields True when this process holds it, and
+        ``lock.held()`` tells later whether it still does. SQLite file: a file lock beside the
+        database (lost when the file is removed or replaced); PostgreSQL: a session-level
+        advisory lock on a dedicated connection (lost with the session); in-memory SQLite: a
+        thread lock (never lost)."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -4,40 +4,34 @@ Synchronous on purpose (Core tables, a sync engine): the async runtime calls it 
 ``asyncio.to_thread``, and every write is committed before the call returns, so there is no
 in-memory queue to lose on a crash (OwlClaw's write-behind queue dropped records, owlclaw.md 3.5).
 
-SQLite runs in WAL mode with ``synchronous=NORMAL``: a committed transaction survives the death
-of the writing process (only an OS crash or power cut can lose the last commits; use
-``?synchronous=FULL`` in the URL to fsync every commit). Write transactions start with
-``BEGIN IMMEDIATE`` so concurrent writers queue on ``busy_timeout`` instead of failing with
-"database is locked" when a read lock is upgraded.
+The pieces live beside it: URLs and engines in ``engines.py`` (SQLite's WAL and write-lock
+discipline), rows <-> records in ``rows.py``, the prebuilt per-run statements in
+``queries.py``, the leader locks in ``locks.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from filelock import FileLock, Timeout
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.url import URL
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError
 
 from owlclaw_runtime.errors import ConfigurationError
+from owlclaw_runtime.ledger import locks
+from owlclaw_runtime.ledger import queries as q
 from owlclaw_runtime.ledger import schema as s
 from owlclaw_runtime.ledger.base import (
     BreakerState,
     GovernanceFigures,
     JournalEntry,
+    LeaderLock,
     LedgerError,
     LedgerStore,
     LedgerWriteError,
@@ -46,232 +40,33 @@ from owlclaw_runtime.ledger.base import (
     TriggerState,
     TriggerStats,
 )
+from owlclaw_runtime.ledger.engines import BUSY_TIMEOUT_MS, json_dumps, normalize_url, sqlite_engine
 from owlclaw_runtime.ledger.group_commit import GroupCommit, own_error, row_specific
 from owlclaw_runtime.ledger.migrations import SCHEMA_VERSION, upgrade
-from owlclaw_runtime.redact import redact
-from owlclaw_runtime.triggers.models import CronExecution, ExecutionStatus
+from owlclaw_runtime.ledger.rows import (
+    ERROR_MESSAGE_LIMIT,
+    OUTPUT_TAIL_LIMIT,
+    TRACEBACK_LIMIT,
+    execution_from_row,
+    execution_row,
+    status_value,
+    trigger_state_from_row,
+)
+from owlclaw_runtime.triggers.models import CronExecution
 
-OUTPUT_TAIL_LIMIT = 65536  # characters of job output kept per execution (the tail)
-TRACEBACK_LIMIT = 65536
-ERROR_MESSAGE_LIMIT = 16384
-BUSY_TIMEOUT_MS = 30000
-_SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "ERROR_MESSAGE_LIMIT",
+    "OUTPUT_TAIL_LIMIT",
+    "TRACEBACK_LIMIT",
+    "SqlLedgerStore",
+    "normalize_url",
+]
+
 _WEIGHT_TOLERANCE = 1e-9
 _JOURNAL_STATUSES = ("pending", "done", "undone")
 
 ex = s.executions
-
-
-def normalize_url(url: str | URL) -> URL:
-    """Parse a ledger URL; ``postgres://`` and ``postgresql://`` mean psycopg 3."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigurationError(
-            f"invalid ledger URL {url!r}: {exc}", field="OWLCLAW_LEDGER_URL"
-        ) from None
-    if parsed.drivername in ("postgres", "postgresql"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ConfigurationError(
-            f"unsupported ledger URL {parsed.render_as_string(hide_password=True)}: use "
-            "sqlite:///path/to/ledger.db or postgresql+psycopg://user:pass@host/db",
-            field="OWLCLAW_LEDGER_URL",
-        )
-    return parsed
-
-
-def _json_default(value: Any) -> Any:
-    """JSON columns accept anything: a context holding a datetime must not drop the record."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)
-
-
-def _json_dumps(value: Any) -> str:
-    import json
-
-    return json.dumps(value, default=_json_default, ensure_ascii=False)
-
-
-def _tail(text: str | None, limit: int) -> str | None:
-    """Redacted, bounded tail. Redact a slightly larger window first so a secret straddling
-    the cut is hidden before the cut is made."""
-    if text is None:
-        return None
-    return redact(text[-2 * limit :])[-limit:]
-
-
-def _head(text: str | None, limit: int) -> str | None:
-    if text is None:
-        return None
-    return redact(text[: 2 * limit])[:limit]
-
-
-def _status(value: ExecutionStatus | str) -> str:
-    return ExecutionStatus(value).value
-
-
-def _execution_row(e: CronExecution, now: datetime) -> dict[str, Any]:
-    status = _status(e.status)
-    return {
-        "tenant_id": e.tenant_id,
-        "execution_id": e.execution_id,
-        "event_name": e.event_name,
-        "status": status,
-        "trigger_type": e.trigger_type,
-        "scheduled_at": e.scheduled_at,
-        "triggered_at": e.triggered_at,
-        "started_at": e.started_at,
-        "completed_at": e.completed_at,
-        "duration_seconds": e.duration_seconds,
-        "decision_mode": e.decision_mode,
-        "migration_weight": float(e.migration_weight),
-        "backend": e.backend,
-        "agent_run_id": e.agent_run_id,
-        "llm_calls": int(e.llm_calls),
-        "tokens_in": int(e.tokens_in),
-        "tokens_out": int(e.tokens_out),
-        "cost_usd": float(e.cost_usd),
-        "governance_checks": dict(e.governance_checks or {}),
-        "skip_reason": e.skip_reason,
-        "error_message": _head(e.error_message, ERROR_MESSAGE_LIMIT),
-        "error_traceback": _tail(e.error_traceback, TRACEBACK_LIMIT),
-        "retry_count": int(e.retry_count),
-        "exit_code": e.exit_code,
-        "output_tail": _tail(e.output_tail, OUTPUT_TAIL_LIMIT),
-        "context": dict(e.context or {}),
-        "recorded_at": now,
-        "counted": status in s.COUNTED_STATUSES,
-        "succeeded": status in s.SUCCESS_STATUSES,
-    }
-
-
-_EXECUTION_FIELDS = (
-    "event_name",
-    "execution_id",
-    "tenant_id",
-    "trigger_type",
-    "scheduled_at",
-    "triggered_at",
-    "started_at",
-    "completed_at",
-    "duration_seconds",
-    "decision_mode",
-    "migration_weight",
-    "backend",
-    "agent_run_id",
-    "llm_calls",
-    "tokens_in",
-    "tokens_out",
-    "cost_usd",
-    "governance_checks",
-    "skip_reason",
-    "error_message",
-    "error_traceback",
-    "retry_count",
-    "exit_code",
-    "output_tail",
-    "context",
-)
-
-
-def _execution_from_row(row: Mapping[Any, Any]) -> CronExecution:
-    values = {name: row[name] for name in _EXECUTION_FIELDS}
-    return CronExecution(status=ExecutionStatus(row["status"]), **values)
-
-
-def _ensure_wal(cur: Any) -> None:
-    """Switch the database file to WAL (a persistent setting). Switching needs an exclusive
-    lock and SQLite reports "database is locked" at once instead of waiting on busy_timeout, so
-    two processes opening a fresh ledger together retry here until one of them has switched."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            mode = cur.execute("PRAGMA journal_mode").fetchone()[0]
-            if str(mode).lower() == "wal":
-                return
-            cur.execute("PRAGMA journal_mode=WAL").fetchall()
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            return  # a file system without WAL support: stay in rollback-journal mode
-        time.sleep(0.005)
-
-
-# The per-run governance queries, built once: building a statement costs more than running it
-# on an index. Each is a range scan of one covering index (schema.py).
-_TENANT: sa.BindParameter[str] = sa.bindparam("tenant", type_=sa.String)
-_EVENT: sa.BindParameter[str] = sa.bindparam("event", type_=sa.String)
-_DAILY_USAGE = sa.select(
-    sa.func.count(), sa.func.coalesce(sa.func.sum(ex.c.cost_usd), 0.0)
-).where(  # ix_owlclaw_exec_usage
-    ex.c.tenant_id == _TENANT,
-    ex.c.event_name == _EVENT,
-    ex.c.triggered_at >= sa.bindparam("start"),
-    ex.c.triggered_at < sa.bindparam("end"),
-    ex.c.status != ExecutionStatus.SKIPPED.value,
-)
-_LAST_SUCCESS = (  # ix_owlclaw_exec_success, backwards, first row
-    sa.select(ex.c.completed_at)
-    .where(
-        ex.c.tenant_id == _TENANT,
-        ex.c.event_name == _EVENT,
-        ex.c.succeeded.is_(True),
-        ex.c.completed_at.is_not(None),
-    )
-    .order_by(ex.c.completed_at.desc())
-    .limit(1)
-)
-
-
-def _governance_figures(cooldown: bool, daily: bool) -> sa.Select[Any]:
-    """One statement answering the pre-run reads a trigger needs (scalar subqueries over the
-    same covering indexes): one round trip instead of two on PostgreSQL."""
-    columns: list[Any] = []
-    if daily:
-        daily_rows = _DAILY_USAGE.with_only_columns(sa.func.count()).scalar_subquery()
-        daily_cost = _DAILY_USAGE.with_only_columns(
-            sa.func.coalesce(sa.func.sum(ex.c.cost_usd), 0.0)
-        ).scalar_subquery()
-        columns += [daily_rows.label("runs"), daily_cost.label("cost")]
-    if cooldown:
-        columns.append(_LAST_SUCCESS.scalar_subquery().label("last_success"))
-    return sa.select(*columns)
-
-
-_RECENT_OUTCOMES = (  # ix_owlclaw_exec_outcomes (…, triggered_at, id) backwards, first n rows
-    sa.select(ex.c.succeeded)
-    .where(
-        ex.c.tenant_id == _TENANT,
-        ex.c.event_name == _EVENT,
-        ex.c.counted.is_(True),
-        ex.c.triggered_at.is_not(None),
-    )
-    .order_by(ex.c.triggered_at.desc(), ex.c.id.desc())
-    .limit(sa.bindparam("n", type_=sa.Integer))
-)
-_GOVERNANCE_FIGURES = {
-    (cooldown, daily): _governance_figures(cooldown, daily)
-    for cooldown in (False, True)
-    for daily in (False, True)
-    if cooldown or daily
-}
-_GET_EXECUTION = sa.select(ex).where(
-    ex.c.tenant_id == _TENANT, ex.c.execution_id == sa.bindparam("id")
-)
-_GET_BREAKER = sa.select(s.breakers.c.state, s.breakers.c.opened_at).where(
-    s.breakers.c.tenant_id == _TENANT, s.breakers.c.event_name == _EVENT
-)
-_ALL_BREAKERS = sa.select(
-    s.breakers.c.event_name, s.breakers.c.state, s.breakers.c.opened_at
-).where(s.breakers.c.tenant_id == _TENANT)
-_GET_TRIGGER_STATE = sa.select(s.trigger_states).where(
-    s.trigger_states.c.tenant_id == _TENANT, s.trigger_states.c.event_name == _EVENT
-)
 
 
 class SqlLedgerStore(LedgerStore):
@@ -322,10 +117,13 @@ class SqlLedgerStore(LedgerStore):
 
     def _create_engine(self) -> Engine:
         if self.dialect == "sqlite":
-            return self._create_sqlite_engine()
+            engine, self.db_path = sqlite_engine(
+                self.url, display_url=self.display_url, memory=self._memory
+            )
+            return engine
         try:
             return sa.create_engine(
-                self.url, pool_pre_ping=True, json_serializer=_json_dumps, future=True
+                self.url, pool_pre_ping=True, json_serializer=json_dumps, future=True
             )
         except (NoSuchModuleError, ModuleNotFoundError) as exc:
             raise ConfigurationError(
@@ -338,59 +136,8 @@ class SqlLedgerStore(LedgerStore):
         if self.dialect == "sqlite":
             return self._engine.execution_options(owlclaw_read=True)
         return sa.create_engine(
-            self.url, isolation_level="AUTOCOMMIT", json_serializer=_json_dumps, future=True
+            self.url, isolation_level="AUTOCOMMIT", json_serializer=json_dumps, future=True
         )
-
-    def _create_sqlite_engine(self) -> Engine:
-        query = dict(self.url.query)
-        synchronous = str(query.pop("synchronous", "NORMAL")).upper()
-        if synchronous not in _SQLITE_SYNCHRONOUS:
-            raise ConfigurationError(
-                f"ledger URL {self.display_url}: synchronous must be one of "
-                f"{', '.join(_SQLITE_SYNCHRONOUS)}",
-                field="OWLCLAW_LEDGER_URL",
-            )
-        url = self.url.set(query=query)
-        kwargs: dict[str, Any] = {
-            "connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
-            "json_serializer": _json_dumps,
-        }
-        if self._memory:
-            kwargs["poolclass"] = StaticPool
-        else:
-            assert url.database is not None
-            path = Path(url.database).expanduser().resolve()
-            if not path.parent.is_dir():
-                raise ConfigurationError(
-                    f"ledger URL {self.display_url}: directory {path.parent} does not exist",
-                    path=path.parent,
-                    field="OWLCLAW_LEDGER_URL",
-                )
-            self.db_path = path
-            url = url.set(database=str(path))
-        engine = sa.create_engine(url, **kwargs)
-        memory = self._memory
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            # Let us issue BEGIN ourselves (pysqlite's implicit transactions skip DDL and
-            # cannot take the write lock up front).
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            if not memory:
-                _ensure_wal(cur)
-            cur.execute(f"PRAGMA synchronous={synchronous}")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            options = conn.get_execution_options()
-            if options.get("owlclaw_read", False):
-                return  # one SELECT is atomic by itself: no BEGIN / ROLLBACK round
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("owlclaw_write") else "BEGIN")
-
-        return engine
 
     def _check_version(self) -> None:
         from owlclaw_runtime.ledger.migrations import read_version
@@ -484,7 +231,7 @@ class SqlLedgerStore(LedgerStore):
     # -- executions --
 
     def record_execution(self, execution: CronExecution) -> None:
-        (error,) = self._group.submit([[_execution_row(execution, datetime.now(UTC))]])
+        (error,) = self._group.submit([[execution_row(execution, datetime.now(UTC))]])
         if error is not None:
             raise own_error(error)
 
@@ -498,7 +245,7 @@ class SqlLedgerStore(LedgerStore):
         alone, and :class:`LedgerWriteError` names every execution not committed. The order
         is kept (a later row of the same execution wins)."""
         now = datetime.now(UTC)
-        rows = [_execution_row(e, now) for e in executions]
+        rows = [execution_row(e, now) for e in executions]
         if not rows:
             return
         errors = self._group.submit([[row] for row in rows])
@@ -529,8 +276,8 @@ class SqlLedgerStore(LedgerStore):
     def get_execution(
         self, execution_id: str, *, tenant_id: str = "default"
     ) -> CronExecution | None:
-        rows = self._maps(_GET_EXECUTION, {"tenant": tenant_id, "id": execution_id})
-        return _execution_from_row(rows[0]) if rows else None
+        rows = self._maps(q.GET_EXECUTION, {"tenant": tenant_id, "id": execution_id})
+        return execution_from_row(rows[0]) if rows else None
 
     def history(
         self,
@@ -545,7 +292,7 @@ class SqlLedgerStore(LedgerStore):
         if event_name is not None:
             query = query.where(ex.c.event_name == event_name)
         if statuses is not None:
-            query = query.where(ex.c.status.in_([_status(v) for v in statuses]))
+            query = query.where(ex.c.status.in_([status_value(v) for v in statuses]))
         # Timed rows in index order (…, triggered_at, id) backwards, then the rare rows without
         # triggered_at. One "NULLS LAST" ORDER BY would make PostgreSQL sort every row of the
         # tenant (its backward index scan puts NULLs first).
@@ -554,7 +301,7 @@ class SqlLedgerStore(LedgerStore):
         if len(rows) < limit:
             untimed = query.where(ex.c.triggered_at.is_(None)).order_by(ex.c.id.desc())
             rows += self._maps(untimed.limit(limit - len(rows)))
-        return [_execution_from_row(r) for r in rows]
+        return [execution_from_row(r) for r in rows]
 
     def stats(
         self,
@@ -624,11 +371,11 @@ class SqlLedgerStore(LedgerStore):
         self, event_name: str, *, start: datetime, end: datetime, tenant_id: str = "default"
     ) -> tuple[int, float]:
         params = {"tenant": tenant_id, "event": event_name, "start": start, "end": end}
-        count, cost = self._all(_DAILY_USAGE, params)[0]
+        count, cost = self._all(q.DAILY_USAGE, params)[0]
         return int(count), float(cost)
 
     def last_success_at(self, event_name: str, *, tenant_id: str = "default") -> datetime | None:
-        rows = self._all(_LAST_SUCCESS, {"tenant": tenant_id, "event": event_name})
+        rows = self._all(q.LAST_SUCCESS, {"tenant": tenant_id, "event": event_name})
         value: datetime | None = rows[0][0] if rows else None
         return value
 
@@ -645,7 +392,7 @@ class SqlLedgerStore(LedgerStore):
         params: dict[str, Any] = {"tenant": tenant_id, "event": event_name}
         if daily is not None:
             params["start"], params["end"] = daily
-        row = self._all(_GOVERNANCE_FIGURES[(cooldown, daily is not None)], params)[0]
+        row = self._all(q.GOVERNANCE_FIGURES[(cooldown, daily is not None)], params)[0]
         mapping = row._mapping
         return GovernanceFigures(
             daily_runs=int(mapping["runs"]) if daily is not None else None,
@@ -657,7 +404,7 @@ class SqlLedgerStore(LedgerStore):
         if n <= 0:
             return []
         params = {"tenant": tenant_id, "event": event_name, "n": int(n)}
-        return [bool(r[0]) for r in self._all(_RECENT_OUTCOMES, params)]
+        return [bool(r[0]) for r in self._all(q.RECENT_OUTCOMES, params)]
 
     def iter_all_executions(self, *, tenant_id: str = "default") -> Iterator[CronExecution]:
         query = (
@@ -668,7 +415,7 @@ class SqlLedgerStore(LedgerStore):
         with self._reading() as conn:
             result = conn.execution_options(yield_per=1000).execute(query).mappings()
             for row in result:
-                yield _execution_from_row(row)
+                yield execution_from_row(row)
 
     # -- management events --
 
@@ -711,7 +458,7 @@ class SqlLedgerStore(LedgerStore):
     # -- breaker and trigger state --
 
     def get_breaker(self, event_name: str, *, tenant_id: str = "default") -> BreakerState:
-        found = self._all(_GET_BREAKER, {"tenant": tenant_id, "event": event_name})
+        found = self._all(q.GET_BREAKER, {"tenant": tenant_id, "event": event_name})
         if not found:
             return BreakerState(event_name=event_name, tenant_id=tenant_id)
         row = found[0]
@@ -731,7 +478,7 @@ class SqlLedgerStore(LedgerStore):
                 opened_at=row.opened_at,
                 tenant_id=tenant_id,
             )
-            for row in self._all(_ALL_BREAKERS, {"tenant": tenant_id})
+            for row in self._all(q.ALL_BREAKERS, {"tenant": tenant_id})
         }
         return {
             name: found.get(name) or BreakerState(event_name=name, tenant_id=tenant_id)
@@ -752,10 +499,10 @@ class SqlLedgerStore(LedgerStore):
             self._upsert(conn, s.breakers, values, ("tenant_id", "event_name"))
 
     def get_trigger_state(self, event_name: str, *, tenant_id: str = "default") -> TriggerState:
-        rows = self._maps(_GET_TRIGGER_STATE, {"tenant": tenant_id, "event": event_name})
+        rows = self._maps(q.GET_TRIGGER_STATE, {"tenant": tenant_id, "event": event_name})
         if not rows:
             return TriggerState(event_name=event_name, tenant_id=tenant_id)
-        return _trigger_state(rows[0])
+        return trigger_state_from_row(rows[0])
 
     def save_trigger_state(self, state: TriggerState) -> None:
         values = {
@@ -770,10 +517,80 @@ class SqlLedgerStore(LedgerStore):
         with self._writing() as conn:
             self._upsert(conn, s.trigger_states, values, ("tenant_id", "event_name"))
 
+    def advance_last_fired(
+        self,
+        event_name: str,
+        instant: datetime,
+        *,
+        older_than: datetime | None = None,
+        tenant_id: str = "default",
+        updated_at: datetime | None = None,
+    ) -> bool:
+        """One statement, on the hot path of the embedded scheduler (it claims each wake-up's
+        instants with it): an INSERT ... ON CONFLICT DO UPDATE ... WHERE the stored value is
+        older, RETURNING a row only when it inserted or updated. The unique key makes the
+        insert race-free; PostgreSQL re-checks the WHERE on the newest row version, SQLite
+        serialises writers. PostgreSQL runs it in autocommit (one round trip)."""
+        params = {
+            "tenant_id": tenant_id,
+            "event_name": event_name,
+            "paused": False,
+            "last_fired_at": instant,
+            "updated_at": updated_at or datetime.now(UTC),
+            "older_than": instant if older_than is None else older_than,
+        }
+        if self.dialect == "sqlite":
+            with self._writing() as conn:
+                return conn.execute(self._advance_statement(), params).first() is not None
+        # A single statement is atomic by itself: autocommit, no pre-ping, BEGIN or COMMIT
+        # round trips. A stale pooled connection (the server restarted) fails before the
+        # statement reaches the server, so it is retried once on a fresh one. Should a
+        # connection die after the server committed, the retry answers False: the caller then
+        # runs nothing (an instant is never run twice; at worst it is lost, like a run in
+        # flight at a crash).
+        for attempt in (1, 2):
+            try:
+                with self._read_engine.connect() as conn:
+                    return conn.execute(self._advance_statement(), params).first() is not None
+            except DBAPIError as exc:
+                if attempt == 1 and exc.connection_invalidated:
+                    continue
+                raise LedgerError(f"ledger {self.display_url}: {exc.orig}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _advance_statement(self) -> sa.sql.Executable:
+        cached = self._upserts.get("advance_last_fired")
+        if cached is not None:
+            return cached
+        t = s.trigger_states
+        insert: Any
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        base = insert(t).values(
+            tenant_id=sa.bindparam("tenant_id"),
+            event_name=sa.bindparam("event_name"),
+            paused=sa.bindparam("paused"),
+            last_fired_at=sa.bindparam("last_fired_at"),
+            updated_at=sa.bindparam("updated_at"),
+        )
+        older_than = sa.bindparam("older_than", type_=t.c.last_fired_at.type)
+        stmt: sa.sql.Executable = base.on_conflict_do_update(
+            index_elements=["tenant_id", "event_name"],
+            set_={
+                "last_fired_at": base.excluded.last_fired_at,
+                "updated_at": base.excluded.updated_at,
+            },
+            where=sa.or_(t.c.last_fired_at.is_(None), t.c.last_fired_at < older_than),
+        ).returning(t.c.event_name)
+        self._upserts["advance_last_fired"] = stmt
+        return stmt
+
     def all_trigger_states(self, *, tenant_id: str = "default") -> list[TriggerState]:
         t = s.trigger_states
         query = sa.select(t).where(t.c.tenant_id == tenant_id).order_by(t.c.event_name)
-        return [_trigger_state(r) for r in self._maps(query)]
+        return [trigger_state_from_row(r) for r in self._maps(query)]
 
     # -- migration journal --
 
@@ -851,67 +668,24 @@ class SqlLedgerStore(LedgerStore):
 
     # -- leader lock and lifecycle --
 
-    def leader_lock(self, name: str) -> AbstractContextManager[bool]:
+    def leader_lock(self, name: str) -> LeaderLock:
         if self.dialect == "postgresql":
-            return self._pg_lock(name)
+            return locks.PgAdvisoryLock(self._engine, self.advisory_key(name))
         if self.db_path is not None:
-            return self._file_lock(name)
-        return self._thread_lock(name)
+            return locks.FileLeaderLock(self.lock_path(name))
+        with self._local_locks_guard:
+            lock = self._local_locks.setdefault(name, threading.Lock())
+        return locks.ThreadLeaderLock(lock)
 
     def lock_path(self, name: str) -> Path:
         """The lock file of ``leader_lock(name)`` for a SQLite ledger file."""
         if self.db_path is None:
             raise LedgerError("only a SQLite ledger file has lock files")
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-        return self.db_path.with_name(f"{self.db_path.name}.{safe}.lock")
-
-    @contextmanager
-    def _file_lock(self, name: str) -> Iterator[bool]:
-        lock = FileLock(str(self.lock_path(name)), thread_local=False)
-        try:
-            lock.acquire(timeout=0)
-            acquired = True
-        except Timeout:
-            acquired = False
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                lock.release()
-
-    @contextmanager
-    def _thread_lock(self, name: str) -> Iterator[bool]:
-        with self._local_locks_guard:
-            lock = self._local_locks.setdefault(name, threading.Lock())
-        acquired = lock.acquire(blocking=False)
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                lock.release()
+        return locks.lock_file_name(self.db_path, name)
 
     def advisory_key(self, name: str) -> int:
         """The signed 64-bit PostgreSQL advisory lock key for ``name`` in this schema."""
-        digest = hashlib.blake2b(f"owlclaw:{self._pg_schema}:{name}".encode(), digest_size=8)
-        return int.from_bytes(digest.digest(), "big", signed=True)
-
-    @contextmanager
-    def _pg_lock(self, name: str) -> Iterator[bool]:
-        key = self.advisory_key(name)
-        # A dedicated connection: a session-level advisory lock lives as long as the session.
-        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            acquired = bool(conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar())
-            try:
-                yield acquired
-            finally:
-                if acquired:
-                    try:
-                        conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
-                    except DBAPIError:
-                        conn.invalidate()  # closing the session releases the lock anyway
-        finally:
-            conn.close()
+        return locks.advisory_key(self._pg_schema, name)
 
     @property
     def engine(self) -> Engine:
@@ -931,16 +705,3 @@ class SqlLedgerStore(LedgerStore):
 
     def __repr__(self) -> str:
         return f"SqlLedgerStore({self.display_url!r})"
-
-
-def _trigger_state(row: Mapping[Any, Any]) -> TriggerState:
-    weight = row["migration_weight"]
-    return TriggerState(
-        event_name=row["event_name"],
-        tenant_id=row["tenant_id"],
-        paused=bool(row["paused"]),
-        migration_weight=None if weight is None or math.isnan(weight) else float(weight),
-        shadow=None if row["shadow"] is None else bool(row["shadow"]),
-        last_fired_at=row["last_fired_at"],
-        updated_at=row["updated_at"],
-    )

@@ -12,13 +12,21 @@ What it copies from the cron daemons, and where it differs on purpose:
   (oldest first, trigger type ``catchup``, at most ``max_catch_up``), as anacron would.
 - The last handled instant is saved in the ledger *before* the runs are dispatched, so a crash
   can lose at most the runs in flight but never fire one twice, and a restart resumes exactly
-  after it. One write per wake-up covers every trigger due then: a scheduler watermark row
+  after it. The save is a compare-and-set (``LedgerStore.advance_last_fired``): it claims the
+  wake-up's instants only if no other process claimed any of them, else nothing is dispatched.
+  One write per wake-up covers every trigger due then: a scheduler watermark row
   (``TriggerState`` named ``__scheduler__/<lock name>``); each trigger's own
   ``TriggerState.last_fired_at`` follows once its runs finish. A restart resumes after the newer
   of the two. On first start a trigger's ``last_fired_at`` is set to its last instant before the
   scheduler existed (that one was the legacy daemon's), so nothing before start-up is run.
 - Several processes may share one ledger: only the holder of the ledger's leader lock fires;
   the others retry every ``leader_retry_seconds`` and, once leader, resume from the ledger.
+  A lock can be lost while held (a PostgreSQL session that ended, a lock file removed): the
+  leader asks ``LeaderLock.held()`` every ``leader_check_seconds`` (off the event loop, only
+  when no instant is due) and steps down at once when it is lost or when its claim of a batch
+  fails: it stops firing, records a ``leadership_lost`` management event, reports it in
+  ``health()`` and goes back to trying to lead. Between the loss and its detection the
+  compare-and-set keeps a second leader from firing an instant twice.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from owlclaw_runtime.ledger.base import LedgerStore, ManagementEvent, TriggerSta
 from owlclaw_runtime.pipeline import DueRun
 from owlclaw_runtime.schedulers.base import SchedulerBackend
 from owlclaw_runtime.schedulers.clock import Now, Sleep, utc_now
+from owlclaw_runtime.schedulers.leadership import Leadership, record_loss
 from owlclaw_runtime.triggers.models import CronTriggerConfig
 
 log = logging.getLogger("owlclaw_runtime.schedulers.local")
@@ -131,6 +140,7 @@ class LocalScheduler(SchedulerBackend):
         state_poll_seconds: float = 10.0,
         max_catch_up: int = 1000,
         lock_name: str | None = None,
+        leader_check_seconds: float = 5.0,
     ) -> None:
         self._app = app
         self.grace = timedelta(seconds=grace_seconds)
@@ -151,8 +161,15 @@ class LocalScheduler(SchedulerBackend):
         self._gc_holds = 0
         self._gc_was_enabled = True
         self._entries: dict[str, _Entry] = {}
-        self._leader = False
-        self._lock_cm: contextlib.AbstractContextManager[bool] | None = None
+        self._lead = Leadership(
+            self._lock_name,
+            check_seconds=leader_check_seconds,
+            retry_seconds=leader_retry_seconds,
+            now=self._now,
+        )
+        # Batches claim their instants in the order they were handed out (made per run: an
+        # asyncio.Lock belongs to one event loop).
+        self._claim_order = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
         self._wake: asyncio.Event | None = None
@@ -179,7 +196,7 @@ class LocalScheduler(SchedulerBackend):
     @property
     def is_leader(self) -> bool:
         """Whether this process holds the leader lock and fires."""
-        return self._leader
+        return self._lead.leader
 
     @property
     def running(self) -> bool:
@@ -269,8 +286,9 @@ class LocalScheduler(SchedulerBackend):
             "ok": self.running and self._crashed is None,
             "backend": self.name,
             "running": self.running,
-            "leader": self._leader,
+            "leader": self._lead.leader,
             "lock": self._lock_name,
+            **self._lead.report(),
             "inflight": len(self._inflight),
             "triggers": triggers,
         }
@@ -287,6 +305,7 @@ class LocalScheduler(SchedulerBackend):
         self._stopping = False
         self._crashed = None
         self._wake = asyncio.Event()
+        self._claim_order = asyncio.Lock()
         self.started_at = self._now()
 
     async def _main(self, until: datetime | None) -> None:
@@ -298,8 +317,11 @@ class LocalScheduler(SchedulerBackend):
                 now = self._now()
                 if until is not None and now >= until:
                     break
-                if not self._leader:
-                    if self._try_lead():
+                if self._lead.deposed is not None:
+                    await self._step_down(**self._lead.deposed, until=until)
+                    continue
+                if not self._lead.leader:
+                    if await asyncio.to_thread(self._lead.try_lead, self._store):
                         await asyncio.to_thread(self._arm_all)
                     else:
                         await self._wait(self._leader_retry, now, until)
@@ -315,6 +337,10 @@ class LocalScheduler(SchedulerBackend):
                     await self._advance_pending()
                     continue
                 # Housekeeping only when nothing is due, never between an instant and its runs.
+                lost = await self._lead.check()
+                if lost is not None:
+                    await self._step_down(lost, {}, until=until)
+                    continue
                 await self._maybe_refresh()
                 now = self._now()
                 due = self._earliest()
@@ -357,6 +383,9 @@ class LocalScheduler(SchedulerBackend):
     async def _wait(self, delay: float, now: datetime, until: datetime | None) -> None:
         if until is not None:
             delay = min(delay, max(0.0, (until - now).total_seconds()))
+        check = self._lead.until_check(now)
+        if check is not None:  # wake up for the next leadership check
+            delay = min(delay, check)
         assert self._wake is not None
         sleeper = asyncio.ensure_future(self._sleep(max(0.0, delay)))
         waker = asyncio.ensure_future(self._wake.wait())
@@ -378,22 +407,28 @@ class LocalScheduler(SchedulerBackend):
         return min(times) if times else None
 
     # -- leadership and arming ---------------------------------------------------------------
-    def _try_lead(self) -> bool:
-        cm = self._store.leader_lock(self._lock_name)
-        held = cm.__enter__()
-        if not held:
-            cm.__exit__(None, None, None)
-            return False
-        self._lock_cm = cm
-        self._leader = True
-        log.info("leader for %s", self._lock_name)
-        return True
-
     def _release(self) -> None:
-        cm, self._lock_cm = self._lock_cm, None
-        self._leader = False
-        if cm is not None:
-            cm.__exit__(None, None, None)
+        self._lead.release()
+
+    async def _step_down(
+        self, reason: str, details: dict[str, Any], *, until: datetime | None
+    ) -> None:
+        """Stop firing at once, record why, and go back to trying to lead, the first time one
+        retry interval later (the new leader goes on undisturbed); re-armed from the ledger
+        when leading again, as on first start."""
+        info = await self._lead.step_down(reason, {"watermark": _iso(self._watermark), **details})
+        self._entries = {}
+        self._prefetched = None
+        event = ManagementEvent(
+            event_name=self.watermark_name,
+            action="leadership_lost",
+            at=self._now(),
+            tenant_id=self._tenant,
+            actor=f"scheduler:{self.name}",
+            details=info,
+        )
+        self._track(asyncio.create_task(asyncio.to_thread(record_loss, self._store, event)))
+        await self._wait(self._leader_retry, self._now(), until)
 
     def _schedule_of(self, config: CronTriggerConfig) -> Any:
         registry = self._app.cron_registry
@@ -616,12 +651,24 @@ class LocalScheduler(SchedulerBackend):
         """Dispatch one wake-up's instants: the watermark first, then every run at once.
         ``started`` is set once the runs have started (or the batch gave up)."""
         newest = max(fire.instant for _, fires in batch for fire in fires)
+        oldest = min(fires[0].instant for _, fires in batch)
         runs: list[tuple[str, asyncio.Future[Any]]] = []
         self._gc_hold()  # taken inside the task: a task cancelled before it ran holds nothing
         try:
             # Saved before any run is dispatched: a crash after this line never fires them
             # again. A crash during a long catch-up loses its remaining instants (at most once).
-            await asyncio.to_thread(self._save_watermark, newest)
+            # A compare-and-set: refused when another process already claimed one of these
+            # instants (this one lost its lock and has not noticed yet); then none is run.
+            async with self._claim_order:
+                claimed = await asyncio.to_thread(self._save_watermark, oldest, newest)
+            if not claimed:
+                self._lead.depose(oldest, newest)
+                self._poke()
+                # Let the loop wake up and step down before this task ends (a FakeClock
+                # would otherwise move on to the loop's planned wake-up first).
+                for _ in range(_START_ITERATIONS * 3):
+                    await asyncio.sleep(0)
+                return
             runs = self._hand_out(batch)
             # Keep the collector off until the runs have started: each run's first steps
             # (the pipeline up to the job's first line, the job's own task when it has a
@@ -734,30 +781,34 @@ class LocalScheduler(SchedulerBackend):
         )
 
     def _save_last(self, entry: _Entry, instant: datetime) -> None:
-        # Monotonic: a slower thread never moves the watermark backwards.
+        # Monotonic: a slower thread (or a deposed leader's late write) never moves it
+        # backwards, and a pause saved meanwhile by another process is kept.
         with entry.save_lock:
             if entry.saved_at is not None and instant <= entry.saved_at:
                 return
-            self._save_state(entry.config.event_name, last_fired_at=instant)
+            self._store.advance_last_fired(
+                entry.config.event_name, instant, tenant_id=self._tenant, updated_at=self._now()
+            )
             entry.saved_at = instant
 
     def _save_lasts(self, pairs: list[tuple[_Entry, datetime]]) -> None:
         for entry, instant in pairs:
             self._save_last(entry, instant)
 
-    def _save_watermark(self, instant: datetime) -> None:
+    def _save_watermark(self, oldest: datetime, newest: datetime) -> bool:
+        """Claim the instants ``oldest``..``newest``: move the watermark to ``newest`` if it
+        is before ``oldest`` (nobody fired any of them), in one statement."""
         with self._watermark_lock:
-            if self._watermark is not None and instant <= self._watermark:
-                return
-            self._store.save_trigger_state(
-                TriggerState(
-                    event_name=self.watermark_name,
-                    tenant_id=self._tenant,
-                    last_fired_at=instant,
-                    updated_at=self._now(),
-                )
+            claimed = self._store.advance_last_fired(
+                self.watermark_name,
+                newest,
+                older_than=oldest,
+                tenant_id=self._tenant,
+                updated_at=self._now(),
             )
-            self._watermark = instant
+            if claimed and (self._watermark is None or newest > self._watermark):
+                self._watermark = newest
+            return claimed
 
     def handled_through(self, event_name: str) -> datetime | None:
         """The newest instant of the trigger the ledger records as dispatched (or consumed

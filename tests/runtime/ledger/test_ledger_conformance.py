@@ -433,3 +433,102 @@ def test_leader_lock_is_released_when_the_body_raises(ledger_store: LedgerStore)
         raise RuntimeError("boom")
     with ledger_store.leader_lock("scheduler") as again:
         assert again is True
+
+
+def test_a_leader_lock_reports_held_until_released(ledger_store: LedgerStore) -> None:
+    lock = ledger_store.leader_lock("scheduler")
+    assert lock.held() is False  # not taken yet
+    with lock as held:
+        assert held is True
+        assert lock.held() is True
+        assert lock.held() is True  # asking again does not give it up
+        other = ledger_store.leader_lock("scheduler")
+        with other as second:
+            assert second is False
+            assert other.held() is False
+    assert lock.held() is False
+    with ledger_store.leader_lock("scheduler") as again:
+        assert again is True
+
+
+def test_advance_last_fired_is_a_compare_and_set(ledger_store: LedgerStore) -> None:
+    t1, t2 = T0, T0 + timedelta(minutes=1)
+    assert ledger_store.advance_last_fired("job", t1, updated_at=T0) is True  # row created
+    state = ledger_store.get_trigger_state("job")
+    assert state == TriggerState("job", last_fired_at=t1, updated_at=T0)
+    assert ledger_store.advance_last_fired("job", t1) is False  # already there
+    assert ledger_store.advance_last_fired("job", t1 - timedelta(minutes=1)) is False  # behind
+    assert ledger_store.get_trigger_state("job").last_fired_at == t1
+    assert ledger_store.advance_last_fired("job", t2) is True
+    assert ledger_store.get_trigger_state("job").last_fired_at == t2
+    # older_than: claim t2+1..t2+3 only if nothing at or after t2+1 was claimed
+    t5 = t2 + timedelta(minutes=3)
+    assert ledger_store.advance_last_fired("job", t5, older_than=t2) is False
+    assert ledger_store.advance_last_fired("job", t5, older_than=t2 + timedelta(minutes=1))
+    assert ledger_store.get_trigger_state("job").last_fired_at == t5
+
+
+def test_advance_last_fired_keeps_the_other_fields_and_tenants_apart(
+    ledger_store: LedgerStore,
+) -> None:
+    ledger_store.save_trigger_state(
+        TriggerState("job", paused=True, migration_weight=0.5, shadow=True, updated_at=T0)
+    )
+    assert ledger_store.advance_last_fired("job", T0, updated_at=T0 + timedelta(hours=1))
+    assert ledger_store.get_trigger_state("job") == TriggerState(
+        "job",
+        paused=True,
+        migration_weight=0.5,
+        shadow=True,
+        last_fired_at=T0,
+        updated_at=T0 + timedelta(hours=1),
+    )
+    # the same name in another tenant is another row
+    assert ledger_store.advance_last_fired("job", T0, tenant_id="acme") is True
+    assert ledger_store.get_trigger_state("job", tenant_id="acme").paused is False
+    # a row saved without last_fired_at (NULL) is advanced
+    ledger_store.save_trigger_state(TriggerState("fresh", paused=True, updated_at=T0))
+    assert ledger_store.advance_last_fired("fresh", T0) is True
+    assert ledger_store.get_trigger_state("fresh").paused is True
+
+
+def _race(stores: list[LedgerStore], name: str, instant: datetime) -> list[bool]:
+    """Every store claims ``instant`` at the same moment, each from its own thread."""
+    import threading
+
+    barrier = threading.Barrier(len(stores))
+    wins: list[bool] = []
+    guard = threading.Lock()
+
+    def claim(store: LedgerStore) -> None:
+        barrier.wait()
+        won = store.advance_last_fired(name, instant)
+        with guard:
+            wins.append(won)
+
+    threads = [threading.Thread(target=claim, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return wins
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["missing-row", "existing-row"])
+def test_of_racing_advances_to_one_instant_exactly_one_wins(
+    ledger_url: str, existing: bool
+) -> None:
+    from owlclaw_runtime.ledger import open_store
+
+    stores = [open_store(ledger_url) for _ in range(2)]  # two "processes": own pools
+    try:
+        if existing:
+            stores[0].advance_last_fired("__scheduler__/lock", T0)
+        for round_ in range(1, 11):
+            instant = T0 + timedelta(minutes=round_)
+            wins = _race([stores[i % 2] for i in range(4)], "__scheduler__/lock", instant)
+            assert sorted(wins) == [False, False, False, True], round_
+            assert stores[1].get_trigger_state("__scheduler__/lock").last_fired_at == instant
+    finally:
+        for store in stores:
+            store.close()
