@@ -39,6 +39,9 @@ class BreakerDecision:
     transition: tuple[str, str] | None = None  # (previous, new) when the check moved the state
 
 
+_ALLOWED_CLOSED = BreakerDecision(True, CLOSED)
+
+
 class CircuitBreaker:
     """Breaker logic for every trigger of one app; state lives in the ledger.
 
@@ -86,20 +89,16 @@ class CircuitBreaker:
     def check_cached(self, config: CronTriggerConfig, now: datetime) -> BreakerDecision | None:
         """The check answered from the cache without blocking: a fresh ``closed`` state lets
         the run through. ``None`` when the ledger must be asked (no fresh state, an open or
-        half-open breaker, whose check may save a transition) or another thread is busy with
-        this trigger's breaker (the event loop never waits on that lock)."""
-        lock = self._lock(config.event_name)
-        if not lock.acquire(blocking=False):
+        half-open breaker, whose check may save a transition)."""
+        # No lock: reading one dict entry is atomic, and a closed breaker involves no trial
+        # bookkeeping. A record() in another thread opening it at this very moment races
+        # with this run exactly as it would a moment earlier.
+        cached = self._cache.get(config.event_name)
+        if cached is None or cached[0].state != CLOSED:
             return None
-        try:
-            cached = self._cache.get(config.event_name)
-            if cached is None or time.monotonic() - cached[1] >= self._cache_seconds:
-                return None
-            if cached[0].state != CLOSED:
-                return None
-            return BreakerDecision(True, CLOSED)
-        finally:
-            lock.release()
+        if time.monotonic() - cached[1] >= self._cache_seconds:
+            return None
+        return _ALLOWED_CLOSED
 
     def check(self, config: CronTriggerConfig, now: datetime) -> BreakerDecision:
         """Before a run (see :meth:`_check`); one check or record per trigger at a time."""

@@ -434,6 +434,7 @@ class Pipeline:
         read_at = self._states_read_at
         fresh = read_at is not None and time.monotonic() - read_at < self._ttl
         now = self._app.now()
+        now_iso = _iso(now)
         registry = self._app.cron_registry
         futures: list[asyncio.Future[list[CronExecution]]] = []
         for item in due:
@@ -452,7 +453,14 @@ class Pipeline:
             scheduled = _utc(item.scheduled_at)
             self.notify("trigger_fired", config, scheduled, 1)
             execution = self._new_execution(
-                config, scheduled, now, trigger_type=item.trigger_type, index=0, runs=1
+                config,
+                scheduled,
+                now,
+                trigger_type=item.trigger_type,
+                index=0,
+                runs=1,
+                scheduled_iso=_iso(scheduled),
+                now_iso=now_iso,
             )
             execution.migration_weight = state.migration_weight
             self._note_checks(config, execution, gov)
@@ -513,7 +521,11 @@ class Pipeline:
         context: dict[str, Any] | None = None,
         execution_id: str | None = None,
         retry_count: int = 0,
+        scheduled_iso: str | None = None,
+        now_iso: str | None = None,
     ) -> CronExecution:
+        """The run's record and its context (``*_iso``: the instants as the context shows
+        them, when the caller has them already)."""
         app = self._app
         execution = CronExecution(
             event_name=config.event_name,
@@ -537,8 +549,8 @@ class Pipeline:
             "cron_expression": config.expression,
             "timezone": config.timezone,
             "focus": focus,
-            "scheduled_at": _iso(scheduled),
-            "triggered_at": _iso(now),
+            "scheduled_at": scheduled_iso or _iso(scheduled),
+            "triggered_at": now_iso or _iso(now),
             "execution_id": execution.execution_id,
             "run_index": index,
             "runs": runs,

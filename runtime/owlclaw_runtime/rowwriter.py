@@ -32,17 +32,21 @@ class RowWriter:
         self._task: asyncio.Task[None] | None = None
 
     def submit(self, execution: CronExecution) -> asyncio.Future[None]:
-        """Queue a snapshot of the row; the future is done once the row is committed (or
-        holds the error)."""
+        """Queue the row; the future is done once it is committed (or holds the error).
+
+        The row is copied when the writer takes it, on the loop, so it holds the run's state
+        at that moment (``running``, or already the outcome of a run that finished first)
+        and never half of a later change; copying there keeps the copy off a run's start."""
         done: asyncio.Future[None] = self._loop.create_future()
-        self._pending.append((_snapshot(execution), done))
+        self._pending.append((execution, done))
         if self._task is None or self._task.done():
             self._task = self._loop.create_task(self._run())
         return done
 
     async def _run(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending, []
+            taken, self._pending = self._pending, []
+            batch = [(_snapshot(execution), done) for execution, done in taken]
             try:
                 await self._write([row for row, _ in batch])
             except LedgerWriteError as exc:
