@@ -698,6 +698,10 @@ class LocalScheduler(SchedulerBackend):
     ) -> list[tuple[str, asyncio.Future[Any]]]:
         """Start every run of a batch: one instant per trigger through the app's ``start_due``
         (one pass, one task per run), several (a catch-up) in order in a task of their own."""
+        # All in one pass, not in chunks with the loop turning in between: a turn lets the
+        # row writer hand the first runs' rows to a ledger thread, whose Python work then
+        # competes for the GIL with the admission of the rest (measured with 1,000 runs:
+        # chunks of 100 moved the last start from 37 ms to 78 ms).
         start_due = getattr(self._app, "start_due", None)
         runs: list[tuple[str, asyncio.Future[Any]]] = []
         due: list[DueRun] = []
