@@ -452,7 +452,7 @@ async def test_an_unusable_trigger_is_reported_and_the_others_still_fire(
 
     monkeypatch.setattr(app.cron_registry, "schedule", schedule)
     monkeypatch.setattr(
-        "owlclaw_runtime.schedulers.local._build_schedule",
+        "owlclaw_runtime.schedulers.entries._build_schedule",
         lambda config: (_ for _ in ()).throw(ValueError("model refused it")),
     )
     sched = scheduler(app, clock)

@@ -34,14 +34,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import gc
 import logging
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,70 +46,25 @@ from owlclaw_runtime.ledger.base import LedgerStore, ManagementEvent, TriggerSta
 from owlclaw_runtime.pipeline import DueRun
 from owlclaw_runtime.schedulers.base import SchedulerBackend
 from owlclaw_runtime.schedulers.clock import Now, Sleep, utc_now
+from owlclaw_runtime.schedulers.entries import (
+    _MICRO,
+    _Entry,
+    _Fire,
+    _iso,
+    _timing,
+    schedule_of,
+    walk_stale,
+)
+from owlclaw_runtime.schedulers.gcpause import GcPause
 from owlclaw_runtime.schedulers.leadership import Leadership, record_loss
 from owlclaw_runtime.triggers.models import CronTriggerConfig
 
 log = logging.getLogger("owlclaw_runtime.schedulers.local")
 
-# Counting missed instants stops here (a per-minute job down for ~70 days); the event says so.
-_MISSED_COUNT_LIMIT = 100_000
-_MICRO = timedelta(microseconds=1)
 #: how long before a wake-up the pipeline's cached trigger states are refreshed (prefetch)
 PREFETCH_LEAD_SECONDS = 0.5
 _START_ITERATIONS = 3
 WATERMARK_PREFIX = "__scheduler__/"
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class _Entry:
-    """One trigger as the scheduler sees it."""
-
-    config: CronTriggerConfig
-    schedule: Any  # owlclaw_runtime.schedule.Schedule, or None when the expression is unusable
-    error: str | None = None
-    next_at: datetime | None = None
-    # Worked out ahead of time (after the previous fire), so a wake-up only hands instants out:
-    next_runs: int | None = None  # multiplicity at next_at
-    advance_from: datetime | None = None  # fired, next_at not computed yet
-    paused: bool = False
-    fired: int = 0
-    missed: int = 0
-    saved_at: datetime | None = None  # newest last_fired_at this process saved
-    save_lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-@dataclass(frozen=True)
-class _Fire:
-    instant: datetime
-    runs: int
-    trigger_type: str  # cron | catchup
-
-
-def _timing(config: CronTriggerConfig) -> tuple[Any, ...]:
-    """The fields that decide when a trigger fires (a change re-arms it)."""
-    return (
-        config.expression,
-        config.dialect,
-        config.timezone,
-        config.semantics,
-        config.daemon_timezone,
-    )
-
-
-def _build_schedule(config: CronTriggerConfig) -> Any:
-    from owlclaw_runtime.schedule import Schedule
-
-    return Schedule(
-        config.expression,
-        dialect=config.dialect,
-        timezone=config.timezone,
-        semantics=config.semantics,
-        daemon_timezone=config.daemon_timezone,
-    )
 
 
 class LocalScheduler(SchedulerBackend):
@@ -158,8 +110,7 @@ class LocalScheduler(SchedulerBackend):
         self.watermark_name = f"{WATERMARK_PREFIX}{self._lock_name}"
         self._watermark: datetime | None = None
         self._watermark_lock = threading.Lock()
-        self._gc_holds = 0
-        self._gc_was_enabled = True
+        self._gc = GcPause()
         self._entries: dict[str, _Entry] = {}
         self._lead = Leadership(
             self._lock_name,
@@ -272,16 +223,7 @@ class LocalScheduler(SchedulerBackend):
 
     async def health(self) -> dict[str, Any]:
         """Whether the loop is alive, leadership, and every trigger's next instant."""
-        triggers = {
-            name: {
-                "next_fire": _iso(e.next_at),
-                "paused": e.paused,
-                "fired": e.fired,
-                "missed": e.missed,
-                **({"error": e.error} if e.error else {}),
-            }
-            for name, e in sorted(self._entries.items())
-        }
+        triggers = {name: e.health() for name, e in sorted(self._entries.items())}
         report: dict[str, Any] = {
             "ok": self.running and self._crashed is None,
             "backend": self.name,
@@ -430,15 +372,6 @@ class LocalScheduler(SchedulerBackend):
         self._track(asyncio.create_task(asyncio.to_thread(record_loss, self._store, event)))
         await self._wait(self._leader_retry, self._now(), until)
 
-    def _schedule_of(self, config: CronTriggerConfig) -> Any:
-        registry = self._app.cron_registry
-        if hasattr(registry, "schedule"):
-            # Reuse the registry's model (it validated the expression at registration).
-            current = registry.get_trigger(config.event_name)
-            if current is not None and _timing(current) == _timing(config):
-                return registry.schedule(config.event_name)
-        return _build_schedule(config)
-
     def _triggers(self) -> list[CronTriggerConfig]:
         return list(self._app.cron_registry.list_triggers())
 
@@ -456,7 +389,7 @@ class LocalScheduler(SchedulerBackend):
 
     def _arm(self, config: CronTriggerConfig, state: TriggerState | None, now: datetime) -> _Entry:
         try:
-            schedule = self._schedule_of(config)
+            schedule = schedule_of(self._app.cron_registry, config)
         except Exception as exc:  # an unusable expression must not stop the other triggers
             log.error("trigger %s not scheduled: %s", config.event_name, exc)
             return _Entry(config=config, schedule=None, error=str(exc))
@@ -514,11 +447,11 @@ class LocalScheduler(SchedulerBackend):
     def _fire_due(self, now: datetime) -> asyncio.Event | None:
         """Hand out every due instant; the event is set once the batch's runs have started
         (``None``: nothing to run)."""
-        self._gc_hold()
+        self._gc.hold()
         try:
             return self._fire_due_held(now)
         finally:
-            self._gc_release()
+            self._gc.release()
 
     def _fire_due_held(self, now: datetime) -> asyncio.Event | None:
         due = [
@@ -597,21 +530,10 @@ class LocalScheduler(SchedulerBackend):
         """Instants older than the grace window: downtime. Skip (cron) or catch up (anacron)."""
         schedule = entry.schedule
         limit = self._max_catch_up if entry.config.catch_up else 0
-        keep: deque[datetime] = deque()
-        count = 0
         first = entry.next_at
-        last_missed: datetime | None = None
-        instant = entry.next_at
-        while instant is not None and instant < live_from and count < _MISSED_COUNT_LIMIT:
-            count += 1
-            keep.append(instant)
-            if len(keep) > limit:
-                last_missed = keep.popleft()
-            instant = schedule.next_fire(instant)
-        if count >= _MISSED_COUNT_LIMIT:
-            # Too many to walk: jump to the first instant inside the grace window.
-            instant = schedule.next_fire(live_from - _MICRO)
-        entry.next_at = instant
+        stale = walk_stale(schedule, first, live_from, limit)
+        keep, last_missed = stale.keep, stale.last_missed
+        entry.next_at = stale.next_at
         if entry.paused:
             newest = keep[-1] if keep else last_missed
             if newest is not None:
@@ -621,12 +543,12 @@ class LocalScheduler(SchedulerBackend):
             runs = schedule.runs_due_at(when)
             if runs > 0:
                 fires.append(_Fire(when, runs, "catchup"))
-        missed = count - len(keep)
+        missed = stale.missed
         if missed > 0 and last_missed is not None:
             entry.missed += missed
             details = {
                 "count": missed,
-                "count_is_lower_bound": count >= _MISSED_COUNT_LIMIT,
+                "count_is_lower_bound": stale.count_is_lower_bound,
                 "first": _iso(first),
                 "last": _iso(last_missed),
                 "grace_seconds": self.grace.total_seconds(),
@@ -653,7 +575,7 @@ class LocalScheduler(SchedulerBackend):
         newest = max(fire.instant for _, fires in batch for fire in fires)
         oldest = min(fires[0].instant for _, fires in batch)
         runs: list[tuple[str, asyncio.Future[Any]]] = []
-        self._gc_hold()  # taken inside the task: a task cancelled before it ran holds nothing
+        self._gc.hold()  # taken inside the task: a task cancelled before it ran holds nothing
         try:
             # Saved before any run is dispatched: a crash after this line never fires them
             # again. A crash during a long catch-up loses its remaining instants (at most once).
@@ -678,7 +600,7 @@ class LocalScheduler(SchedulerBackend):
             for _ in range(_START_ITERATIONS):
                 await asyncio.sleep(0)
         finally:
-            self._gc_release()
+            self._gc.release()
             if started is not None:
                 started.set()
         # Each trigger's own last_fired_at follows once its runs are done, off the hot path
@@ -720,20 +642,6 @@ class LocalScheduler(SchedulerBackend):
             assert start_due is not None
             runs.extend(zip((d.event_name for d in due), start_due(due), strict=True))
         return runs
-
-    def _gc_hold(self) -> None:
-        # A full garbage collection in the middle of a wake-up (hundreds of ms with a few
-        # thousand triggers in memory) would delay every run of the batch: collection waits
-        # until the batch is handed out.
-        if self._gc_holds == 0:
-            self._gc_was_enabled = gc.isenabled()
-            gc.disable()
-        self._gc_holds += 1
-
-    def _gc_release(self) -> None:
-        self._gc_holds -= 1
-        if self._gc_holds == 0 and self._gc_was_enabled:
-            gc.enable()
 
     async def _dispatch_in_order(self, entry: _Entry, fires: list[_Fire]) -> None:
         for fire in fires:
