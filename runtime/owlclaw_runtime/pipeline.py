@@ -366,6 +366,9 @@ class Pipeline:
         now_iso = _iso(now)
         registry = self._app.cron_registry
         futures: list[asyncio.Future[list[CronExecution]]] = []
+        starts: list[tuple[CronTriggerConfig, datetime, CronExecution, asyncio.Future[None]]] = []
+        if self.running_row_before_start:
+            fresh = False  # every job waits for its running row: the dispatch path does that
         for item in due:
             config = registry.get_trigger(item.event_name) if fresh and item.runs == 1 else None
             admitted = None if config is None else self._admit_now(config, item.trigger_type, now)
@@ -380,7 +383,6 @@ class Pipeline:
                 continue
             state, gov, slot = admitted
             scheduled = _utc(item.scheduled_at)
-            self.notify("trigger_fired", config, scheduled, 1)
             execution = new_execution(
                 self._app,
                 config,
@@ -394,10 +396,31 @@ class Pipeline:
             )
             execution.migration_weight = state.migration_weight
             self._note_checks(config, execution, gov)
+            use_agent = self._decide(config, execution, state)
+            execution.status = ExecutionStatus.RUNNING
+            execution.started_at = now
+            running_row: asyncio.Future[None] = loop.create_future()
             self._inflight += 1
             self._idle.clear()
-            futures.append(loop.create_task(self._run_admitted(config, execution, state, slot)))
+            self._running += 1
+            run = self._run_admitted(config, execution, use_agent, slot, running_row)
+            futures.append(loop.create_task(run))
+            starts.append((config, scheduled, execution, running_row))
+        if starts:
+            # Queued behind the first steps of the tasks above: each job has started by the
+            # time its run is announced and its running row queued (docs/runtime.md).
+            loop.call_soon(self._record_starts, starts)
         return futures
+
+    def _record_starts(
+        self, starts: list[tuple[CronTriggerConfig, datetime, CronExecution, asyncio.Future[None]]]
+    ) -> None:
+        """What ``_execute`` does before a job, done for a batch after its jobs started."""
+        for config, scheduled, execution, running_row in starts:
+            self.notify("trigger_fired", config, scheduled, 1)
+            self._rows.submit(execution, running_row)
+            self.notify("execution_started", config, execution)
+        self.notify("active_changed", self._running)
 
     def _admit_now(
         self, config: CronTriggerConfig, trigger_type: str, now: datetime
@@ -424,13 +447,18 @@ class Pipeline:
         self,
         config: CronTriggerConfig,
         execution: CronExecution,
-        state: EffectiveState,
+        use_agent: bool,
         slot: SlotHold,
+        running_row: asyncio.Future[None],
     ) -> list[CronExecution]:
         """The rest of a run :meth:`_admit_now` let through (never a breaker trial)."""
         try:
             try:
-                return [await self._execute(config, execution, state, False, False, slot)]
+                return [
+                    await self._run_and_record(
+                        config, execution, use_agent, False, False, slot, running_row
+                    )
+                ]
             finally:
                 slot.release()
                 await self._slots.release(config.event_name)
@@ -596,12 +624,9 @@ class Pipeline:
         raise_on_failure: bool,
         slot: SlotHold,
     ) -> CronExecution:
-        app = self._app
         use_agent = self._decide(config, execution, state)
-        if use_agent:
-            await self._add_previous_run(config, execution)
         execution.status = ExecutionStatus.RUNNING
-        execution.started_at = app.now()
+        execution.started_at = self._app.now()
         # The running row is queued and the job starts at once: waiting for its commit would
         # delay every start by a commit (1,000 runs due together queued 1,000 of them). The
         # writer commits rows in order, and the final row waits for this one below, so the
@@ -613,9 +638,27 @@ class Pipeline:
         self.notify("execution_started", config, execution)
         self._running += 1
         self.notify("active_changed", self._running)
+        return await self._run_and_record(
+            config, execution, use_agent, trial, raise_on_failure, slot, running_row
+        )
 
+    async def _run_and_record(
+        self,
+        config: CronTriggerConfig,
+        execution: CronExecution,
+        use_agent: bool,
+        trial: bool,
+        raise_on_failure: bool,
+        slot: SlotHold,
+        running_row: asyncio.Future[None],
+    ) -> CronExecution:
+        """Run the job (with retries) and record the outcome; the run is counted in
+        ``_running`` and its ``running`` row is queued (or about to be, in ``running_row``)."""
+        app = self._app
         started = time.perf_counter()
         try:
+            if use_agent:
+                await self._add_previous_run(config, execution)
             await self._retry_loop(config, execution, use_agent, raise_on_failure, slot)
         except asyncio.CancelledError:
             # The worker is being torn down mid-run: never leave a "running" row behind.

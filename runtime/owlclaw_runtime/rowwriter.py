@@ -31,13 +31,17 @@ class RowWriter:
         self._pending: list[tuple[CronExecution, asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
 
-    def submit(self, execution: CronExecution) -> asyncio.Future[None]:
-        """Queue the row; the future is done once it is committed (or holds the error).
+    def submit(
+        self, execution: CronExecution, done: asyncio.Future[None] | None = None
+    ) -> asyncio.Future[None]:
+        """Queue the row; the future (``done``, or a new one) is done once it is committed
+        (or holds the error).
 
         The row is copied when the writer takes it, on the loop, so it holds the run's state
         at that moment (``running``, or already the outcome of a run that finished first)
         and never half of a later change; copying there keeps the copy off a run's start."""
-        done: asyncio.Future[None] = self._loop.create_future()
+        if done is None:
+            done = self._loop.create_future()
         self._pending.append((execution, done))
         if self._task is None or self._task.done():
             self._task = self._loop.create_task(self._run())
