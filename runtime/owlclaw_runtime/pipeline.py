@@ -352,11 +352,13 @@ class Pipeline:
 
         A single run whose admission needs no waiting (fresh cached trigger state, neither
         paused nor shadow, free per-trigger and global slots, a governance decision the cache
-        answers) is admitted here, in one pass that reads the clock once, and gets one task
-        whose first step starts its job. Anything else (several runs of one instant, a skip
-        to record, a slot or a query to wait for) is a :meth:`dispatch` task. The checks, their
-        order and the records are the same either way; with 1,000 runs due together, the work
-        before each job's first line is what every later job waits for."""
+        answers) is admitted and decided here, in one pass that reads the clock once, and gets
+        one task whose first step starts its job; the runs are announced to observers and
+        their ``running`` rows queued by one callback behind those first steps. Anything else
+        (several runs of one instant, a skip to record, a slot or a query to wait for) is a
+        :meth:`dispatch` task. The checks, their order and the records are the same either
+        way; with 1,000 runs due together, the work before each job's first line is what every
+        later job waits for."""
         self._bind_loop()
         loop = self._loop
         assert loop is not None
