@@ -263,6 +263,11 @@ class OwlClawApp:
         :meth:`dispatch` would have returned (see :meth:`.pipeline.Pipeline.start_due`)."""
         return self.pipeline.start_due(due)
 
+    def prepare_due(self, due: Sequence[DueRun]) -> None:
+        """Build the records of the runs expected at a coming wake-up ahead of time (see
+        :meth:`.pipeline.Pipeline.prepare_due`)."""
+        self.pipeline.prepare_due(due)
+
     def check_ready(self) -> None:
         """Refuse to start what cannot run: a trigger whose effective weight is above 0 (or
         that has no fallback) while no agent is configured."""

@@ -113,6 +113,9 @@ class Pipeline:
         #: docs/runtime.md). Off: the row is queued and committed while the job starts.
         self.running_row_before_start = False
         self._attempts = Attempts(app, self._in_job_thread)
+        # (event name, instant, trigger type) -> (config, record built ahead): see prepare_due
+        self._prepared: dict[tuple[str, datetime, str], tuple[CronTriggerConfig, CronExecution]]
+        self._prepared = {}
 
     # -- wiring -------------------------------------------------------------------------
     async def _db(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
@@ -371,6 +374,7 @@ class Pipeline:
         starts: list[tuple[CronTriggerConfig, datetime, CronExecution, asyncio.Future[None]]] = []
         if self.running_row_before_start:
             fresh = False  # every job waits for its running row: the dispatch path does that
+        prepared, self._prepared = self._prepared, {}
         for item in due:
             config = registry.get_trigger(item.event_name) if fresh and item.runs == 1 else None
             admitted = None if config is None else self._admit_now(config, item.trigger_type, now)
@@ -385,17 +389,23 @@ class Pipeline:
                 continue
             state, gov, slot = admitted
             scheduled = _utc(item.scheduled_at)
-            execution = new_execution(
-                self._app,
-                config,
-                scheduled,
-                now,
-                trigger_type=item.trigger_type,
-                index=0,
-                runs=1,
-                scheduled_iso=_iso(scheduled),
-                now_iso=now_iso,
-            )
+            ahead = prepared.pop((item.event_name, scheduled, item.trigger_type), None)
+            if ahead is not None and ahead[0] is config:
+                execution = ahead[1]
+                execution.triggered_at = now
+                execution.context["triggered_at"] = now_iso
+            else:
+                execution = new_execution(
+                    self._app,
+                    config,
+                    scheduled,
+                    now,
+                    trigger_type=item.trigger_type,
+                    index=0,
+                    runs=1,
+                    scheduled_iso=_iso(scheduled),
+                    now_iso=now_iso,
+                )
             execution.migration_weight = state.migration_weight
             self._note_checks(config, execution, gov)
             use_agent = self._decide(config, execution, state)
@@ -413,6 +423,32 @@ class Pipeline:
             # time its run is announced and its running row queued (docs/runtime.md).
             loop.call_soon(self._record_starts, starts)
         return futures
+
+    def prepare_due(self, due: Sequence[DueRun]) -> None:
+        """Build ahead of time the records (ids, contexts) of the single runs expected at a
+        coming wake-up; the embedded scheduler calls it with the prefetch, half a second
+        before. :meth:`start_due` takes a record built here for the same trigger
+        configuration, instant and trigger type, sets when it was triggered, and builds any
+        other itself; what it did not take is dropped."""
+        registry = self._app.cron_registry
+        prepared: dict[tuple[str, datetime, str], tuple[CronTriggerConfig, CronExecution]] = {}
+        for item in due:
+            config = registry.get_trigger(item.event_name) if item.runs == 1 else None
+            if config is None:
+                continue
+            scheduled = _utc(item.scheduled_at)
+            execution = new_execution(
+                self._app,
+                config,
+                scheduled,
+                scheduled,  # replaced at the wake-up
+                trigger_type=item.trigger_type,
+                index=0,
+                runs=1,
+                scheduled_iso=_iso(scheduled),
+            )
+            prepared[(item.event_name, scheduled, item.trigger_type)] = (config, execution)
+        self._prepared = prepared
 
     def _record_starts(
         self, starts: list[tuple[CronTriggerConfig, datetime, CronExecution, asyncio.Future[None]]]

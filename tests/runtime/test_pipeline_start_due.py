@@ -249,3 +249,33 @@ async def test_drain_waits_for_runs_started_in_the_batch(
     assert execution.status == (ExecutionStatus.FAILED if failing else ExecutionStatus.FALLBACK)
     stored = ledger_store.get_execution(execution.execution_id)
     assert stored is not None and stored.status == execution.status
+
+
+async def test_records_prepared_ahead_are_used_once_with_the_wake_up_time(
+    ledger_store: LedgerStore,
+) -> None:
+    app, clock, _ = new_app(ledger_store)
+    jobs = Jobs()
+    for name in ("kept", "changed", "unused"):
+        _register(app, jobs, name)
+    app.prepare_due([DueRun("kept", AT), DueRun("changed", AT), DueRun("unused", AT)])
+    ahead = {key[0]: execution for key, (_, execution) in app.pipeline._prepared.items()}
+    assert sorted(ahead) == ["changed", "kept", "unused"]
+    # "changed" gets a new configuration object before the wake-up (as a reload would give);
+    # the registry has no public way to replace one, so its table is edited here
+    registry = app.cron_registry
+    registry._triggers["changed"] = registry.require("changed").model_copy()
+    clock.advance(seconds=0.5)
+    await _fresh(app)
+    kept, changed = await _results(app.start_due([DueRun("kept", AT), DueRun("changed", AT)]))
+    await app.pipeline.drain()
+    assert kept[0] is ahead["kept"]
+    assert kept[0].triggered_at == clock()
+    assert jobs.calls["kept"][0]["triggered_at"] == clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert jobs.calls["kept"][0]["execution_id"] == ahead["kept"].execution_id
+    assert changed[0] is not ahead["changed"]
+    assert changed[0].status == ExecutionStatus.FALLBACK
+    assert app.pipeline._prepared == {}  # "unused" was dropped with the hand-out
+    later = AT + timedelta(hours=1)
+    (unused,) = await _results(app.start_due([DueRun("unused", later)]))
+    assert unused[0].execution_id != ahead["unused"].execution_id

@@ -312,6 +312,7 @@ class LocalScheduler(SchedulerBackend):
                 release()
 
     async def _prefetch(self) -> None:
+        self._prepare(self._prefetched)
         pipeline = getattr(self._app, "pipeline", None)
         prefetch = getattr(pipeline, "prefetch", None)
         if prefetch is None:
@@ -321,6 +322,22 @@ class LocalScheduler(SchedulerBackend):
         except Exception:
             # Only a warm-up: the runs read the states themselves if this failed.
             log.warning("refreshing trigger states before a wake-up failed", exc_info=True)
+
+    def _prepare(self, instant: datetime | None) -> None:
+        """Let the app build the records of the runs due at ``instant`` ahead of time (only
+        a head start: anything that changes by then is built at the instant instead)."""
+        prepare = getattr(self._app, "prepare_due", None)
+        if prepare is None or instant is None:
+            return
+        due = [
+            DueRun(e.config.event_name, instant)
+            for e in self._entries.values()
+            if e.next_at == instant and e.next_runs == 1 and not e.paused
+        ]
+        try:
+            prepare(due)
+        except Exception:
+            log.warning("preparing the runs of a wake-up failed", exc_info=True)
 
     async def _wait(self, delay: float, now: datetime, until: datetime | None) -> None:
         if until is not None:
