@@ -3,11 +3,13 @@ APScheduler 3 doing the same in the same run.
 
 Real clock. Ours: N triggers ``* * * * *`` on an OwlClawApp with a SQLite ledger file (the
 default set-up), fired by the LocalScheduler at the next minute boundary; the delay is measured
-from the scheduled instant to the first line of each fallback, so it includes the watermark
-write, the pipeline's governance checks and its ``running`` ledger row (a run is durable before
-it starts). Peer: APScheduler 3's AsyncIOScheduler with N cron jobs due at one instant (a
-whole second ~20 s after ours), each job a coroutine recording the same delay; nothing is
-persisted (its default memory job store).
+from the scheduled instant to the first line of each fallback, so it includes the scheduler's
+wake-up, its ledger claim of the batch (the watermark, committed before anything runs), and
+each run's admission (pause, slots, governance from the cached states) and decision. The
+runs' ``running`` rows are queued as their jobs start (``--running-row-first`` commits each
+before its job instead). Peer: APScheduler 3's AsyncIOScheduler with N cron jobs due at one
+instant (a whole second ~8 s after ours), each job a coroutine recording the same delay;
+nothing is persisted (its default memory job store).
 
 Run: .venv/bin/python benchmarks/trigger_latency.py [--triggers N]
 The last line is JSON: {"benchmark": "trigger_latency", ..., "ratio_vs_apscheduler": X} where
