@@ -1,6 +1,7 @@
-"""One attempt of a run: call the agent or the fallback (or both, as ``fallback_strategy``
-says) and turn what they return or raise into an :class:`ExecutionStatus`, or into an exception
-the pipeline's retry loop understands.
+"""The decision (agent or fallback, by ``migration_weight``) and one attempt of a run: call
+the agent or the fallback (or both, as ``fallback_strategy`` says) and turn what they return
+or raise into an :class:`ExecutionStatus`, or into an exception the pipeline's retry loop
+understands.
 
 What it does differently from OwlClaw's ``_run_cron`` (reference/owlclaw.md section 3.9): an
 agent result with status ``failed`` is a failure and ``skipped`` is a skip (bug 3); a missing
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from owlclaw_runtime.agent.base import AgentResult
 from owlclaw_runtime.agent.loading import normalize_agent_result
+from owlclaw_runtime.execution import EffectiveState
 from owlclaw_runtime.redact import redact
 from owlclaw_runtime.retry import NonRetryableError
 from owlclaw_runtime.triggers.models import CronExecution, CronTriggerConfig, ExecutionStatus
@@ -155,6 +157,40 @@ class Attempts:
     def __init__(self, app: OwlClawApp, run_sync: Callable[..., asyncio.Future[Any]]) -> None:
         self._app = app
         self._run_sync = run_sync
+        self._warned_no_agent: set[str] = set()
+
+    def decide(
+        self, config: CronTriggerConfig, execution: CronExecution, state: EffectiveState
+    ) -> bool:
+        """Agent or fallback: ``random() < migration_weight`` (seedable), kept on the record."""
+        app = self._app
+        agent = app.agent
+        has_fallback = config.fallback_handler is not None
+        draw = app.random()
+        if agent is None:
+            use_agent = False
+            if state.migration_weight > 0 and config.event_name not in self._warned_no_agent:
+                # start() refuses this; it happens when `owlmigrate step` raises the weight of
+                # a worker started without an agent. The fallback keeps doing the job.
+                self._warned_no_agent.add(config.event_name)
+                log.warning(
+                    "%s: migration_weight is %g but no agent is configured; running the fallback",
+                    config.event_name,
+                    state.migration_weight,
+                )
+        elif not has_fallback:
+            use_agent = True  # agent-only trigger (fallback=None): nothing else could run
+        else:
+            use_agent = draw < state.migration_weight
+        execution.decision_mode = "agent" if use_agent else "fallback"
+        execution.governance_checks["decision"] = {
+            "mode": execution.decision_mode,
+            "weight": state.migration_weight,
+            "draw": round(draw, 6),
+            "agent_configured": agent is not None,
+            "fallback_configured": has_fallback,
+        }
+        return use_agent
 
     async def attempt(
         self,

@@ -102,7 +102,6 @@ class Pipeline:
         self._effective = {}
         self._inflight = 0
         self._running = 0  # executions past every gate and running now
-        self._warned_no_agent: set[str] = set()
         self._ledger_pool: ThreadPoolExecutor | None = None
         self._job_pool: ThreadPoolExecutor | None = None
         #: waits between attempts to write a terminal row while the database fails
@@ -408,7 +407,7 @@ class Pipeline:
                 )
             execution.migration_weight = state.migration_weight
             self._note_checks(config, execution, gov)
-            use_agent = self._decide(config, execution, state)
+            use_agent = self._attempts.decide(config, execution, state)
             execution.status = ExecutionStatus.RUNNING
             execution.started_at = now
             running_row: asyncio.Future[None] = loop.create_future()
@@ -620,39 +619,6 @@ class Pipeline:
         return execution
 
     # -- execution -----------------------------------------------------------------------
-    def _decide(
-        self, config: CronTriggerConfig, execution: CronExecution, state: EffectiveState
-    ) -> bool:
-        """Agent or fallback: ``random() < migration_weight`` (seedable), kept on the record."""
-        app = self._app
-        agent = app.agent
-        has_fallback = config.fallback_handler is not None
-        draw = app.random()
-        if agent is None:
-            use_agent = False
-            if state.migration_weight > 0 and config.event_name not in self._warned_no_agent:
-                # start() refuses this; it happens when `owlmigrate step` raises the weight of
-                # a worker started without an agent. The fallback keeps doing the job.
-                self._warned_no_agent.add(config.event_name)
-                log.warning(
-                    "%s: migration_weight is %g but no agent is configured; running the fallback",
-                    config.event_name,
-                    state.migration_weight,
-                )
-        elif not has_fallback:
-            use_agent = True  # agent-only trigger (fallback=None): nothing else could run
-        else:
-            use_agent = draw < state.migration_weight
-        execution.decision_mode = "agent" if use_agent else "fallback"
-        execution.governance_checks["decision"] = {
-            "mode": execution.decision_mode,
-            "weight": state.migration_weight,
-            "draw": round(draw, 6),
-            "agent_configured": agent is not None,
-            "fallback_configured": has_fallback,
-        }
-        return use_agent
-
     async def _execute(
         self,
         config: CronTriggerConfig,
@@ -662,7 +628,7 @@ class Pipeline:
         raise_on_failure: bool,
         slot: SlotHold,
     ) -> CronExecution:
-        use_agent = self._decide(config, execution, state)
+        use_agent = self._attempts.decide(config, execution, state)
         execution.status = ExecutionStatus.RUNNING
         execution.started_at = self._app.now()
         # The running row is queued and the job starts at once: waiting for its commit would
