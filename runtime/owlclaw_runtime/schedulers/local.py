@@ -278,16 +278,21 @@ class LocalScheduler(SchedulerBackend):
                         await started.wait()
                     await self._advance_pending()
                     continue
-                # Housekeeping only when nothing is due, never between an instant and its runs.
-                lost = await self._lead.check()
-                if lost is not None:
-                    await self._step_down(lost, {}, until=until)
-                    continue
-                await self._maybe_refresh()
-                now = self._now()
-                due = self._earliest()
-                if due is not None and due <= now:
-                    continue
+                # Housekeeping only when no instant is near: never between an instant and its
+                # runs, nor in the last PREFETCH_LEAD_SECONDS before one (re-arming 1,000
+                # entries or a slow lock check there once made a wake-up 10 ms late). A check
+                # that falls in that window runs right after the instant's runs are handed out.
+                near = due is not None and (due - now).total_seconds() <= PREFETCH_LEAD_SECONDS
+                if not near:
+                    lost = await self._lead.check()
+                    if lost is not None:
+                        await self._step_down(lost, {}, until=until)
+                        continue
+                    await self._maybe_refresh()
+                    now = self._now()
+                    due = self._earliest()
+                    if due is not None and due <= now:
+                        continue
                 delay = self._max_sleep if due is None else (due - now).total_seconds()
                 if due is not None and self._prefetched != due:
                     if delay > PREFETCH_LEAD_SECONDS:
@@ -300,7 +305,7 @@ class LocalScheduler(SchedulerBackend):
                     self._prefetched = due
                     await self._prefetch()
                     continue
-                await self._wait(min(delay, self._max_sleep), now, until)
+                await self._wait(min(delay, self._max_sleep), now, until, for_check=not near)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # reported by health(); the process decides what to do
@@ -339,10 +344,12 @@ class LocalScheduler(SchedulerBackend):
         except Exception:
             log.warning("preparing the runs of a wake-up failed", exc_info=True)
 
-    async def _wait(self, delay: float, now: datetime, until: datetime | None) -> None:
+    async def _wait(
+        self, delay: float, now: datetime, until: datetime | None, *, for_check: bool = True
+    ) -> None:
         if until is not None:
             delay = min(delay, max(0.0, (until - now).total_seconds()))
-        check = self._lead.until_check(now)
+        check = self._lead.until_check(now) if for_check else None
         if check is not None:  # wake up for the next leadership check
             delay = min(delay, check)
         assert self._wake is not None
