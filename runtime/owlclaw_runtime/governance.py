@@ -60,17 +60,20 @@ class CronGovernance:
         self._tenant = tenant_id
 
     @staticmethod
-    def reads_ledger(config: CronTriggerConfig, *, trigger_type: str = "cron") -> bool:
-        """Whether the checks after the breaker query the ledger for this run: only a cooldown
-        (``last_success_at``) or a daily limit (``daily_usage``) does, and a manual run skips
-        both."""
-        if trigger_type == "manual":
-            return False
+    def _has_limits(config: CronTriggerConfig) -> bool:
+        """A cooldown or a daily limit: the checks after the breaker."""
         return (
             config.cooldown_seconds > 0
             or config.max_daily_runs is not None
             or config.max_daily_cost is not None
         )
+
+    @classmethod
+    def reads_ledger(cls, config: CronTriggerConfig, *, trigger_type: str = "cron") -> bool:
+        """Whether the checks after the breaker query the ledger for this run: only a cooldown
+        (``last_success_at``) or a daily limit (``daily_usage``) does, and a manual run skips
+        both."""
+        return trigger_type != "manual" and cls._has_limits(config)
 
     def check_cached(
         self, config: CronTriggerConfig, now: datetime, *, trigger_type: str = "cron"
@@ -78,16 +81,13 @@ class CronGovernance:
         """The whole check when it needs no query (no cooldown or daily limit to read, the
         breaker's closed state cached): the event loop may run it inline, without a thread
         hop or a database round trip. ``None`` means: call :meth:`check` in a thread."""
-        if self.reads_ledger(config, trigger_type=trigger_type):
-            return None
+        limited = self._has_limits(config)
+        if limited and trigger_type != "manual":
+            return None  # a cooldown or daily limit to read
         decision = self.breaker.check_cached(config, now)
         if decision is None:
             return None
-        if (
-            config.cooldown_seconds <= 0
-            and config.max_daily_runs is None
-            and config.max_daily_cost is None
-        ):
+        if not limited:
             # Nothing but the (closed, cached) breaker to check: the common case, answered
             # without the general path, since every run due at a wake-up goes through here.
             breaker = {"passed": True, "state": decision.state}

@@ -21,7 +21,7 @@ _MISSED_COUNT_LIMIT = 100_000
 _MICRO = timedelta(microseconds=1)
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -45,7 +45,7 @@ class _Entry:
     def health(self) -> dict[str, Any]:
         """This trigger's part of ``LocalScheduler.health()``."""
         return {
-            "next_fire": _iso(self.next_at),
+            "next_fire": iso(self.next_at),
             "paused": self.paused,
             "fired": self.fired,
             "missed": self.missed,

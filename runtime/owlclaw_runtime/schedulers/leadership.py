@@ -13,17 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from owlclaw_runtime.ledger.base import LeaderLock, LedgerStore, ManagementEvent
 from owlclaw_runtime.schedulers.clock import Now
+from owlclaw_runtime.schedulers.entries import iso
 
 log = logging.getLogger("owlclaw_runtime.schedulers.local")
-
-
-def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def record_loss(store: LedgerStore, event: ManagementEvent) -> None:

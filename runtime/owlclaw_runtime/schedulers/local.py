@@ -50,8 +50,8 @@ from owlclaw_runtime.schedulers.entries import (
     _MICRO,
     _Entry,
     _Fire,
-    _iso,
     _timing,
+    iso,
     schedule_of,
     walk_stale,
 )
@@ -382,7 +382,7 @@ class LocalScheduler(SchedulerBackend):
         """Stop firing at once, record why, and go back to trying to lead, the first time one
         retry interval later (the new leader goes on undisturbed); re-armed from the ledger
         when leading again, as on first start."""
-        info = await self._lead.step_down(reason, {"watermark": _iso(self._watermark), **details})
+        info = await self._lead.step_down(reason, {"watermark": iso(self._watermark), **details})
         self._entries = {}
         self._prefetched = None
         event = ManagementEvent(
@@ -573,8 +573,8 @@ class LocalScheduler(SchedulerBackend):
             details = {
                 "count": missed,
                 "count_is_lower_bound": stale.count_is_lower_bound,
-                "first": _iso(first),
-                "last": _iso(last_missed),
+                "first": iso(first),
+                "last": iso(last_missed),
                 "grace_seconds": self.grace.total_seconds(),
                 "catch_up": entry.config.catch_up,
             }
