@@ -23,6 +23,7 @@ from owlmigrate.analyze.ids import assign_ids, naming_words
 from owlmigrate.analyze.risks import JobContext, job_risks
 from owlmigrate.analyze.shell import ShellAnalysis, analyze_command
 from owlmigrate.crontab import CrontabFile, CrontabLine, LineKind, parse_anacrontab, parse_crontab
+from owlmigrate.crontab.header import content_sha256
 from owlmigrate.errors import UsageError
 from owlmigrate.plan import Host, Job, Plan, Risk, Runner, Source, SourceError
 from owlmigrate.sources import (
@@ -225,7 +226,7 @@ class _Scanner:
             calls=calls,
             shell=env.get("SHELL", "/bin/sh"),
             source_sha256=f.sha256,
-            span=(ln.start, ln.end),
+            span=(ln.start - f.header_len, ln.end - f.header_len),
             random_delay=_random_delay(host, env),
             flags=list(ln.flags),
             variables=list(sh.variables),
@@ -318,7 +319,7 @@ class _Scanner:
                 calls=calls,
                 shell=env.get("SHELL", "/bin/sh"),
                 source_sha256=f.sha256,
-                span=(ln.start, ln.end),
+                span=(ln.start - f.header_len, ln.end - f.header_len),
                 random_delay=(a.delay + extra) or None,
                 anacron={
                     "period": a.period,
@@ -663,7 +664,7 @@ def legacy_line(plan: Plan, job: Job, root: str | Path | None = None) -> LegacyL
     data, error = read_source(path)
     if data is None:
         raise PlanError(f"cannot read the job's source: {error}", path=path)
-    if hashlib.sha256(data).hexdigest() != job.source_sha256:
+    if content_sha256(data) != job.source_sha256:
         raise PlanError("the source changed since the scan; rescan first", path=path)
     if job.line is None:
         return LegacyLine(job.command, job.stdin, dict(job.env), job.user)
@@ -678,7 +679,7 @@ def legacy_line(plan: Plan, job: Job, root: str | Path | None = None) -> LegacyL
         )
         f = parse_crontab(data, path=job.source, dialect=job.dialect, system=system)
     ln = f.line(job.line)
-    if job.span is not None and (ln.start, ln.end) != tuple(job.span):
+    if job.span is not None and (ln.start - f.header_len, ln.end - f.header_len) != tuple(job.span):
         raise PlanError("the job's span does not match its line", path=path, line=job.line)
     return LegacyLine(ln.command or "", ln.stdin, dict(ln.env), job.user)
 

@@ -21,7 +21,6 @@ Jobs that cannot be time triggers (``@reboot``, anacron, run-parts scripts, ``RA
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -365,11 +364,12 @@ def legacy_model(
         data = path.read_bytes()
     except OSError as exc:
         raise FindingError(f"cannot read the legacy crontab: {exc.strerror}", path=path) from None
+    from owlmigrate.crontab.header import content_sha256
     from owlmigrate.rewrite.crontab_edit import strip_all_markers
 
     # After `owlmigrate cutover` the line carries a marker comment; verify the line as written.
     data = strip_all_markers(data)
-    if expected_sha256 and hashlib.sha256(data).hexdigest() != expected_sha256:
+    if expected_sha256 and content_sha256(data) != expected_sha256:
         raise FindingError("the crontab changed since the scan (sha256 differs)", path=path)
     parsed = parse_crontab(data, path=source, dialect=dialect, system=system)
     for entry in parsed.lines:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from owlmigrate.atomic import sha256_bytes
 from owlmigrate.crontab import CrontabLine, parse_crontab
+from owlmigrate.crontab.header import content_sha256
 from owlmigrate.rewrite.crontab_edit import strip_all_markers
 
 
@@ -42,13 +42,14 @@ class HostLines:
     stale: dict[str, str] = field(default_factory=dict)
 
 
-def _real(line: CrontabLine, digest: str) -> RealLine:
+def _real(line: CrontabLine, digest: str, header: int) -> RealLine:
+    # spans count from the end of crontab(1)'s install header (owlmigrate.crontab.header)
     return RealLine(
         command=line.command or "",
         stdin=line.stdin,
         env=dict(line.env),
-        start=line.start,
-        end=line.end,
+        start=line.start - header,
+        end=line.end - header,
         sha256=digest,
     )
 
@@ -59,9 +60,9 @@ def read_host_lines(plan: Mapping[str, Any]) -> HostLines:
     root = host.get("root")
     sources = {str(s.get("path")): s for s in plan.get("sources", []) or []}
     out = HostLines()
-    parsed: dict[str, tuple[list[CrontabLine], str, str] | None] = {}
+    parsed: dict[str, tuple[list[CrontabLine], str, str, int] | None] = {}
 
-    def load(rel: str, dialect: str) -> tuple[list[CrontabLine], str, str] | None:
+    def load(rel: str, dialect: str) -> tuple[list[CrontabLine], str, str, int] | None:
         if rel in parsed:
             return parsed[rel]
         source = sources.get(rel, {})
@@ -86,7 +87,7 @@ def read_host_lines(plan: Mapping[str, Any]) -> HostLines:
         except ValueError:
             parsed[rel] = None
             return None
-        parsed[rel] = (f.lines, sha256_bytes(original), sha256_bytes(data))
+        parsed[rel] = (f.lines, content_sha256(original), content_sha256(data), f.header_len)
         return parsed[rel]
 
     for raw in plan.get("jobs", []) or []:
@@ -99,7 +100,7 @@ def read_host_lines(plan: Mapping[str, Any]) -> HostLines:
             if loaded is not None and key not in out.runners:
                 for line in loaded[0]:
                     if line.number == key[1] and line.command is not None:
-                        out.runners[key] = _real(line, loaded[1])
+                        out.runners[key] = _real(line, loaded[1], loaded[3])
         span = raw.get("span")
         if not rel or not span or raw.get("kind") not in (None, "cron"):
             continue
@@ -110,7 +111,7 @@ def read_host_lines(plan: Mapping[str, Any]) -> HostLines:
                 "is redacted)"
             )
             continue
-        lines, digest, marked_digest = loaded
+        lines, digest, marked_digest, header = loaded
         # A plan scanned after a cutover hashed the file with our markers in it; markers are
         # prefixes, so line numbers are the same in both and the line is found by number. Spans
         # and hashes in the manifest are always those of the marker-free file.
@@ -119,8 +120,8 @@ def read_host_lines(plan: Mapping[str, Any]) -> HostLines:
             continue
         number = raw.get("line")
         for line in lines:
-            found = line.number == number if number else line.start == int(span[0])
+            found = line.number == number if number else line.start - header == int(span[0])
             if found and line.command is not None:
-                out.jobs[str(raw["id"])] = _real(line, digest)
+                out.jobs[str(raw["id"])] = _real(line, digest, header)
                 break
     return out

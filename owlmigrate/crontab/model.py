@@ -8,9 +8,10 @@ backslash is one logical line covering several physical lines (``number``..``end
 from __future__ import annotations
 
 import enum
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
+
+from owlmigrate.crontab.header import content_sha256, install_header
 
 
 class LineKind(enum.StrEnum):
@@ -101,8 +102,15 @@ class CrontabFile:
 
     @property
     def sha256(self) -> str:
-        """SHA-256 of the file's bytes, so later edits can check the file is unchanged."""
-        return hashlib.sha256(self.data).hexdigest()
+        """SHA-256 of the file's content (its bytes without ``crontab(1)``'s install header,
+        which changes on every install), so later edits can check the file is unchanged."""
+        return content_sha256(self.data)
+
+    @property
+    def header_len(self) -> int:
+        """Bytes of ``crontab(1)``'s install header at the top (0 when there is none): byte spans
+        in plans and manifests count from the end of it."""
+        return len(install_header(self.data))
 
     @property
     def jobs(self) -> list[CrontabLine]:

@@ -22,13 +22,13 @@ job disabled on both sides (nothing runs twice) until the next command completes
 from __future__ import annotations
 
 from owlmigrate.migration._base import (
-    CRONTAB_CMD_ENV,
     WINDOW_ENV,
     AppDir,
     current_user,
     open_ledger,
     switch_window,
 )
+from owlmigrate.migration.crontabs import CRONTAB_CMD_ENV
 from owlmigrate.migration.cutover import CutoverResult, cutover
 from owlmigrate.migration.generate import GenerateResult, generate
 from owlmigrate.migration.recovery import recover

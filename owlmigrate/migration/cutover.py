@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from owlclaw_runtime.ledger import LedgerStore
+
 from owlmigrate.atomic import backup_file, crash_point, sha256_bytes
 from owlmigrate.errors import FindingError
 from owlmigrate.journal import (
@@ -18,22 +20,23 @@ from owlmigrate.migration._base import (
     _entry,
     _event,
     _names_by_file,
-    _original_bytes,
     _save_state,
     _select,
     _session,
     _write_crontab,
     switch_window,
 )
+from owlmigrate.migration.crontabs import CrontabText, locked, read_crontab
 from owlmigrate.rewrite.codemods import (
     set_cron_keywords,
 )
 from owlmigrate.rewrite.crontab_edit import (
     LineEdit,
-    disable_lines,
-    is_disabled,
+    add_markers,
+    marked_line_indices,
     marker,
-    strip_markers,
+    span_line_indices,
+    strip_all_markers,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -69,9 +72,12 @@ def _file_diff(path: Path, before: bytes, after: bytes, label: str) -> str:
     return text if not text or text.endswith("\n") else text + "\n"
 
 
-def _check_file(app: AppDir, path: Path, names: list[str]) -> tuple[bytes, bytes]:
-    """Refuse a crontab that changed since the scan in any way other than our own markers."""
-    data, original = _original_bytes(app, path, names)
+def _check_file(app: AppDir, path: Path, names: list[str]) -> tuple[CrontabText, bytes]:
+    """The file as it is now and its content without any owlmigrate marker; refuses a crontab
+    that changed since the scan in any way other than markers (ours or another app's), and
+    markers of ours that are not exactly on their jobs' lines."""
+    text = read_crontab(path)
+    original = strip_all_markers(text.content)
     expected = {app.jobs[n].get("source_sha256") for n in names} - {None}
     if expected and sha256_bytes(original) not in expected:
         raise FindingError(
@@ -79,10 +85,18 @@ def _check_file(app: AppDir, path: Path, names: list[str]) -> tuple[bytes, bytes
             "cutting over",
             path=path,
         )
-    cut = [n for n in names if is_disabled(data, n)]
-    if disable_lines(original, _edits(app, original, cut, path), path=str(path)) != data:
-        raise FindingError("owlmigrate markers in this file were edited by hand", path=path)
-    return data, original
+    for name in names:
+        marked = marked_line_indices(text.content, name)
+        if marked and marked != _job_lines(app, original, name, path):
+            raise FindingError(
+                f"the owlmigrate marker of {name!r} in this file was edited by hand", path=path
+            )
+    return text, original
+
+
+def _job_lines(app: AppDir, original: bytes, name: str, path: Path) -> list[int]:
+    edit = _edits(app, original, [name], path)[0]
+    return span_line_indices(original, edit.start, edit.end)
 
 
 def _edits(app: AppDir, original: bytes, names: list[str], path: Path) -> list[LineEdit]:
@@ -94,6 +108,27 @@ def _edits(app: AppDir, original: bytes, names: list[str], path: Path) -> list[L
         start, end = int(span[0]), int(span[1])
         edits.append(LineEdit(name, start, end, original[start:end]))
     return edits
+
+
+@dataclass(frozen=True)
+class _FileEdit:
+    text: CrontabText
+    original: bytes  # the content without any marker: what the spans point into
+    after: bytes  # the whole file with the chosen jobs' markers added
+    chosen: list[str]
+
+
+def _plan_files(
+    app: AppDir, todo: dict[Path, list[str]], by_file: dict[Path, list[str]]
+) -> dict[Path, _FileEdit]:
+    out = {}
+    for path, chosen in todo.items():
+        text, original = _check_file(app, path, by_file[path])
+        content = add_markers(
+            text.content, original, _edits(app, original, chosen, path), path=str(path)
+        )
+        out[path] = _FileEdit(text, original, text.header + content, chosen)
+    return out
 
 
 def cutover(
@@ -125,80 +160,97 @@ def cutover(
                 result.jobs[name] = "already cut over"
                 continue
             todo.setdefault(app.crontab_path(name), []).append(name)
-        new_bytes: dict[Path, tuple[bytes, bytes, list[str]]] = {}
-        for path, chosen in todo.items():
-            data, original = _check_file(app, path, by_file[path])
-            live = [n for n in by_file[path] if is_disabled(data, n) and n not in chosen] + chosen
-            after = disable_lines(original, _edits(app, original, live, path), path=str(path))
-            new_bytes[path] = (data, after, chosen)
-            result.files.append(str(path))
+        planned = _plan_files(app, todo, by_file)
+        result.files.extend(str(p) for p in planned)
         module = app.read_module()
         batch = set_cron_keywords(
             module,
-            {(n, "shadow"): "False" for _, _, chosen in new_bytes.values() for n in chosen},
+            {(n, "shadow"): "False" for edit in planned.values() for n in edit.chosen},
             path=str(app.module_path),
         )
         new_module = batch.source
         shadow_literals = {event: code for (event, _), code in batch.old_code.items()}
         if dry_run:
             diff = "".join(
-                _file_diff(p, d, a, str(app.jobs[c[0]].get("source")).lstrip("/"))
-                for p, (d, a, c) in new_bytes.items()
+                _file_diff(
+                    p, e.text.data, e.after, str(app.jobs[e.chosen[0]].get("source")).lstrip("/")
+                )
+                for p, e in planned.items()
             )
             diff += _file_diff(
                 app.module_path, module.encode(), new_module.encode(), app.module_path.name
             )
             result.diff = diff
-            for _, _, chosen in new_bytes.values():
-                result.jobs.update({n: "would cut over" for n in chosen})
+            for edit in planned.values():
+                result.jobs.update({n: "would cut over" for n in edit.chosen})
             return result
-        if not new_bytes:
+        if not planned:
             return result
-        result.waited_seconds = switch_window() if wait else 0.0
-        rows: dict[str, int] = {}
-        for path, (data, _after, chosen) in new_bytes.items():
-            backup = backup_file(
-                path, app.backups, label=str(app.jobs[chosen[0]].get("source")).replace("/", "__")
-            )
-            result.backups.append(str(backup))
-            for name in chosen:
-                start, end = app.jobs[name]["span"]
-                original_line = strip_markers(data, by_file[path])[start:end]
-                state = store.get_trigger_state(name, tenant_id=tenant_id)
-                rows[name] = store.journal_append(
-                    _entry(
-                        name,
-                        "cutover",
-                        {
-                            "shadow": True,
-                            "paused": state.paused,
-                            "shadow_literal": shadow_literals[name],
-                            "source_sha256": sha256_bytes(data),
-                        },
-                        {
-                            "shadow": False,
-                            "source": str(path),
-                            "marker": marker(name).decode(),
-                            # a hash, not the line: the journal may live in a shared
-                            # database and the line may hold secrets (the backup has it)
-                            "line_sha256": sha256_bytes(original_line),
-                            "backup": str(backup),
-                            "backup_sha256": sha256_bytes(data),
-                        },
-                        reason=reason,
-                    )
-                )
-        crash_point("cutover.journaled")
-        for path, (_data, after, chosen) in new_bytes.items():
-            _write_crontab(app, chosen[0], path, after)
-            crash_point("cutover.crontab_written")
-        app.write_module(new_module)
-        crash_point("cutover.module_written")
-        for name in rows:
-            _save_state(store, name, tenant_id, shadow=False, paused=False)
-            _event(store, name, "cutover", tenant_id, {"journal_id": rows[name]})
-        crash_point("cutover.state_saved")
-        for name, entry_id in rows.items():
-            store.journal_update_status(entry_id, "done")
-            result.jobs[name] = "cut over"
+        with locked(planned):
+            result.waited_seconds = switch_window() if wait else 0.0
+            # Read again under the files' locks: another app directory may have cut over a
+            # job of the same crontab while this one waited; its markers are kept.
+            planned = _plan_files(app, todo, by_file)
+            _switch(app, store, planned, new_module, shadow_literals, tenant_id, reason, result)
         return result
+
+
+def _switch(
+    app: AppDir,
+    store: LedgerStore,
+    planned: dict[Path, _FileEdit],
+    new_module: str,
+    shadow_literals: dict[str, str],
+    tenant_id: str,
+    reason: str | None,
+    result: CutoverResult,
+) -> None:
+    """Journal, then crontab, module and ledger, in that order (docs/workflow.md, "One owner
+    at every instant"): until the ledger override is saved the job is disabled on both sides,
+    and a worker settles a row left pending there before the next instant."""
+    rows: dict[str, int] = {}
+    for path, edit in planned.items():
+        backup = backup_file(
+            path, app.backups, label=str(app.jobs[edit.chosen[0]].get("source")).replace("/", "__")
+        )
+        result.backups.append(str(backup))
+        for name in edit.chosen:
+            start, end = app.jobs[name]["span"]
+            original_line = edit.original[start:end]
+            state = store.get_trigger_state(name, tenant_id=tenant_id)
+            rows[name] = store.journal_append(
+                _entry(
+                    name,
+                    "cutover",
+                    {
+                        "shadow": True,
+                        "paused": state.paused,
+                        "shadow_literal": shadow_literals[name],
+                        "source_sha256": sha256_bytes(edit.text.data),
+                    },
+                    {
+                        "shadow": False,
+                        "source": str(path),
+                        "marker": marker(name).decode(),
+                        # a hash, not the line: the journal may live in a shared
+                        # database and the line may hold secrets (the backup has it)
+                        "line_sha256": sha256_bytes(original_line),
+                        "backup": str(backup),
+                        "backup_sha256": sha256_bytes(edit.text.data),
+                    },
+                    reason=reason,
+                )
+            )
+    crash_point("cutover.journaled")
+    for path, edit in planned.items():
+        _write_crontab(app, edit.chosen[0], path, edit.after, purpose="cutover")
+        crash_point("cutover.crontab_written")
+    app.write_module(new_module)
+    crash_point("cutover.module_written")
+    for name in rows:
+        _save_state(store, name, tenant_id, shadow=False, paused=False)
+        _event(store, name, "cutover", tenant_id, {"journal_id": rows[name]})
+    crash_point("cutover.state_saved")
+    for name, entry_id in rows.items():
+        store.journal_update_status(entry_id, "done")
+        result.jobs[name] = "cut over"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from owlmigrate.migration._base import (
     _write_crontab,
     switch_window,
 )
+from owlmigrate.migration.crontabs import locked
 from owlmigrate.migration.weights import WeightResult, soft_rollback
 from owlmigrate.rewrite.codemods import (
     read_cron_keywords,
@@ -34,9 +37,24 @@ from owlmigrate.rewrite.codemods import (
     weight_code,
 )
 from owlmigrate.rewrite.crontab_edit import (
+    MARKER_LEAD,
     is_disabled,
     restore_lines,
 )
+
+
+def _marked_file(app: AppDir, store: LedgerStore, name: str) -> Path | None:
+    """The crontab that carries ``name``'s marker: the manifest's file, else the one its last
+    cutover wrote (a rescan may have moved the job's source)."""
+    cut = _last_done(store, name, "cutover")
+    candidates = [app.crontab_path(name)]
+    if cut and cut.to_state.get("source"):
+        candidates.append(Path(str(cut.to_state["source"])))
+    for path in dict.fromkeys(candidates):
+        with contextlib.suppress(OSError):
+            if is_disabled(path.read_bytes(), name):
+                return path
+    return None
 
 
 def _restored_bytes(app: AppDir, store: LedgerStore, name: str, path: Path) -> bytes:
@@ -63,22 +81,38 @@ def rollback(
     reason: str | None = None,
     wait: bool = True,
 ) -> WeightResult:
-    """Soft: the weight goes back one step (or to 0). ``to_legacy``: pause the triggers, restore
-    the legacy lines byte for byte, and put the module back to shadow at weight 0. Idempotent.
+    """Soft: the weight goes back one step (or to 0). ``to_legacy``: restore the legacy lines
+    byte for byte, then pause the triggers, and put the module back to shadow at weight 0.
+    Idempotent.
 
     Handing live jobs back to the daemon happens inside the same mid-minute window as cutover
-    (:func:`~owlmigrate.migration._base.switch_window`), so no instant is run twice or lost."""
+    (:func:`~owlmigrate.migration._base.switch_window`), so no instant is run twice or lost.
+    The crontab is written first: when that fails (crontab(1) refuses, the disk is full) the
+    trigger stays live and the line disabled, so the job keeps exactly one owner."""
     with _session(app_dir, ledger_url) as (app, store, notes):
         names = _select(app, jobs, all_jobs)
         if not to_legacy:
             out = soft_rollback(app, store, names, tenant_id=tenant_id, reason=reason)
             return WeightResult(jobs=out, recovered=notes)
-        states = replay(store.journal())
-        waited = 0.0
-        if wait and any(state_of(states, n).cut_over for n in names):
-            waited = switch_window()
-        out = _to_legacy(app, store, names, tenant_id, reason)
+        paths = {app.crontab_path(n) for n in names}
+        paths |= {p for n in names if (p := _marked_file(app, store, n)) is not None}
+        with locked(paths):
+            states = replay(store.journal())
+            waited = 0.0
+            if wait and any(state_of(states, n).cut_over for n in names):
+                waited = switch_window()
+            out = _to_legacy(app, store, names, tenant_id, reason)
         return WeightResult(jobs=out, recovered=notes, waited_seconds=waited)
+
+
+@dataclass
+class _Restore:
+    """One job handed back: the file that carries its marker and the journal row."""
+
+    name: str
+    path: Path
+    row: int
+    restores_line: bool
 
 
 def _to_legacy(
@@ -91,45 +125,41 @@ def _to_legacy(
     states = replay(store.journal())
     module = app.read_module()
     out: dict[str, dict[str, Any]] = {}
-    rows: dict[str, int] = {}
+    todo: list[_Restore] = []
     new_files: dict[Path, bytes] = {}
     weights_now = read_cron_keywords(module, "migration_weight", path=str(app.module_path))
-    changes: dict[tuple[str, str], str | None] = {}
     for name in names:
         state = state_of(states, name)
-        path = app.crontab_path(name)
-        current = new_files.get(path)
-        if current is None:
-            current = path.read_bytes() if path.exists() else b""
+        marked = _marked_file(app, store, name)
+        path = marked or app.crontab_path(name)
         trigger = store.get_trigger_state(name, tenant_id=tenant_id)
-        weight_literal = state.literals[1] if len(state.literals) > 1 else None
-        weight_now = weights_now.get(name)
-        cut = _last_done(store, name, "cutover")
-        shadow_literal = (cut.from_state.get("shadow_literal") if cut else None) or "True"
-        target_weight = weight_literal or weight_code(0.0)
-        already = (
-            not state.cut_over
-            and path.exists()
-            and not is_disabled(current, name)
-            and trigger.paused
-            and weight_now == target_weight
-        )
-        if already:
-            out[name] = {"from": state.weight, "to": 0.0, "status": "already legacy"}
-            continue
-        new_files[path] = (
-            _restored_bytes(app, store, name, path)
-            if not path.exists()
-            else restore_lines(
-                current,
-                name,
-                original_sha256=cut.to_state.get("line_sha256") if cut else None,
-                path=str(path),
+        target_weight = state.literals[1] if len(state.literals) > 1 else weight_code(0.0)
+        if marked is None and path.exists():
+            if not state.cut_over and trigger.paused and weights_now.get(name) == target_weight:
+                out[name] = {"from": state.weight, "to": 0.0, "status": "already legacy"}
+                continue
+            if state.cut_over:
+                # Saying "restored" here would be false: the line is not disabled anywhere.
+                raise FindingError(
+                    f"{name} is cut over but no line carries its marker "
+                    f"({MARKER_LEAD.decode()}{name}:), so there is nothing to restore and "
+                    "its trigger stays live; if its line was restored by hand, run "
+                    f"`owlmigrate stamp {name} --not-cut-over --reason ...`, then rollback again",
+                    path=path,
+                )
+        if marked is not None or not path.exists():
+            current = new_files.get(path)
+            new_files[path] = (
+                _restored_bytes(app, store, name, path)
+                if current is None
+                else restore_lines(
+                    current,
+                    name,
+                    original_sha256=_line_sha(store, name),
+                    path=str(path),
+                )
             )
-        )
-        changes[(name, "migration_weight")] = target_weight
-        changes[(name, "shadow")] = shadow_literal
-        rows[name] = store.journal_append(
+        row = store.journal_append(
             _entry(
                 name,
                 "rollback",
@@ -149,27 +179,67 @@ def _to_legacy(
                 reason=reason,
             )
         )
-        out[name] = {"from": state.weight, "to": 0.0, "status": "restored to legacy"}
-    if not rows:
+        restores = path in new_files
+        todo.append(_Restore(name, path, row, restores_line=restores))
+        status = "restored to legacy" if restores else "paused (its line was never disabled)"
+        out[name] = {"from": state.weight, "to": 0.0, "status": status}
+    if not todo:
         return out
-    module = set_cron_keywords(module, changes, path=str(app.module_path)).source
     crash_point("rollback.journaled")
-    # Pause first: a kill before the crontab write leaves nothing running twice.
-    for name in rows:
-        _save_state(store, name, tenant_id, paused=True, shadow=True, migration_weight=0.0)
-    crash_point("rollback.state_saved")
+    # The crontab first: until the trigger is paused below both would run the next instant,
+    # which the switch window keeps far away; a write that fails leaves the trigger live.
+    refused: dict[Path, FindingError] = {}
     for path, data in new_files.items():
-        owner = next(n for n in rows if app.crontab_path(n) == path)
-        if not path.exists() or path.read_bytes() != data:
-            if path.exists():
-                backup_file(
-                    path, app.backups, label=str(app.jobs[owner].get("source")).replace("/", "__")
-                )
-            _write_crontab(app, owner, path, data)
+        owner = next(r.name for r in todo if r.path == path)
+        try:
+            if not path.exists() or path.read_bytes() != data:
+                if path.exists():
+                    backup_file(path, app.backups, label=_label(app, owner))
+                _write_crontab(app, owner, path, data, purpose="rollback")
+        except FindingError as exc:
+            refused[path] = exc
         crash_point("rollback.crontab_written")
-    app.write_module(module)
+    done = [r for r in todo if r.path not in refused]
+    for r in todo:
+        if r.path in refused:
+            store.journal_update_status(r.row, "undone")
+            out[r.name] = {**out[r.name], "status": "still cut over (crontab not restored)"}
+    for r in done:
+        _save_state(store, r.name, tenant_id, paused=True, shadow=True, migration_weight=0.0)
+    crash_point("rollback.state_saved")
+    changes: dict[tuple[str, str], str | None] = {}
+    for r in done:
+        state = state_of(states, r.name)
+        changes[(r.name, "migration_weight")] = (
+            state.literals[1] if len(state.literals) > 1 else weight_code(0.0)
+        )
+        changes[(r.name, "shadow")] = _shadow_literal(store, r.name)
+    if changes:
+        app.write_module(set_cron_keywords(module, changes, path=str(app.module_path)).source)
     crash_point("rollback.module_written")
-    for name, entry_id in rows.items():
-        _event(store, name, "rollback", tenant_id, {"to_legacy": True, "journal_id": entry_id})
-        store.journal_update_status(entry_id, "done")
+    for r in done:
+        _event(store, r.name, "rollback", tenant_id, {"to_legacy": True, "journal_id": r.row})
+        store.journal_update_status(r.row, "done")
+    if refused:
+        first = next(iter(refused.values()))
+        kept = ", ".join(r.name for r in todo if r.path in refused)
+        raise FindingError(
+            f"{first.message}; {kept} stay cut over (their triggers live, their lines disabled)"
+            + (f"; restored: {', '.join(r.name for r in done)}" if done else ""),
+            path=first.path,
+        )
     return out
+
+
+def _label(app: AppDir, name: str) -> str:
+    return str(app.jobs[name].get("source")).replace("/", "__")
+
+
+def _line_sha(store: LedgerStore, name: str) -> str | None:
+    cut = _last_done(store, name, "cutover")
+    return cut.to_state.get("line_sha256") if cut else None
+
+
+def _shadow_literal(store: LedgerStore, name: str) -> str:
+    cut = _last_done(store, name, "cutover")
+    return (cut.from_state.get("shadow_literal") if cut else None) or "True"

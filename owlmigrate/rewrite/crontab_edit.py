@@ -14,6 +14,7 @@ physical lines (busybox joins lines ending in ``\\``) gets the marker on each of
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import re
@@ -84,6 +85,59 @@ def disable_lines(data: bytes, edits: list[LineEdit], *, path: str = "<crontab>"
         cursor = pos
     out += data[cursor:]
     return bytes(out)
+
+
+def _line_index(starts: list[int], offset: int) -> int:
+    return bisect.bisect_right(starts, offset) - 1
+
+
+def _starts(data: bytes) -> list[int]:
+    """Offsets of the physical lines of ``data``."""
+    return [0, *(m.end() for m in re.finditer(b"\n", data) if m.end() < len(data))]
+
+
+def span_line_indices(data: bytes, start: int, end: int) -> list[int]:
+    """Indices (from 0) of the physical lines of ``data`` that ``data[start:end]`` covers."""
+    starts = _starts(data)
+    return list(range(_line_index(starts, start), _line_index(starts, max(start, end - 1)) + 1))
+
+
+def marked_line_indices(data: bytes, name: str) -> list[int]:
+    """Indices (from 0) of the lines of ``data`` that carry ``name``'s marker."""
+    tag = marker(name)
+    return [k for k, line in enumerate(data.splitlines(keepends=True)) if line.startswith(tag)]
+
+
+def add_markers(
+    data: bytes, original: bytes, edits: list[LineEdit], *, path: str = "<crontab>"
+) -> bytes:
+    """Disable ``edits`` in ``data``, the file as it is now, keeping every marker already in it.
+
+    ``original`` is ``data`` without any owlmigrate marker (markers are line prefixes, so both
+    have the same lines); the edits' spans are offsets into it. Each line of an edit gets its
+    marker in ``data`` (a line that already has it is left alone). A line that carries another
+    trigger's marker (another app directory cut it over) is refused: one line has one owner.
+    """
+    disable_lines(original, edits, path=path)  # checks spans, original bytes and overlaps
+    lines = data.splitlines(keepends=True)
+    o_starts = _starts(original)
+    if len(lines) != len(o_starts) and original:
+        raise CrontabEditError("the file and its marker-free text do not line up", path=path)
+    for edit in edits:
+        tag = marker(edit.name)
+        covered = range(_line_index(o_starts, edit.start), _line_index(o_starts, edit.end - 1) + 1)
+        for k in covered:
+            if lines[k].startswith(tag):
+                continue  # already ours (a cutover stamped back by hand): idempotent
+            if lines[k].startswith(MARKER_LEAD):
+                raise CrontabEditError(
+                    f"the line of {edit.name!r} is already disabled by another owlmigrate "
+                    "trigger (another app directory cut it over)",
+                    path=path,
+                    line=k + 1,
+                )
+            lines[k] = tag + lines[k]
+    return b"".join(lines)
 
 
 def disabled_spans(data: bytes, name: str) -> list[tuple[int, int]]:

@@ -434,12 +434,12 @@ def test_an_unwritable_crontab_is_a_finding_and_leaves_nothing_pending(
 ) -> None:
     import importlib
 
-    base = importlib.import_module("owlmigrate.migration._base")
+    crontabs = importlib.import_module("owlmigrate.migration.crontabs")
 
     def refuse(path: object, data: bytes, **_: object) -> None:
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(base, "atomic_write", refuse)
+    monkeypatch.setattr(crontabs, "atomic_write", refuse)
     with pytest.raises(FindingError, match="cannot write: Permission denied"):
         m.cutover(app, [BACKUP], ledger_url=ledger_url)
     rows = m.history(app, ledger_url=ledger_url)
