@@ -119,13 +119,18 @@ class _FileEdit:
 
 
 def _plan_files(
-    app: AppDir, todo: dict[Path, list[str]], by_file: dict[Path, list[str]]
+    app: AppDir, store: LedgerStore, todo: dict[Path, list[str]], by_file: dict[Path, list[str]]
 ) -> dict[Path, _FileEdit]:
+    ours = {e.job for e in store.journal() if e.action == "cutover" and e.status == "done"}
     out = {}
     for path, chosen in todo.items():
         text, original = _check_file(app, path, by_file[path])
         content = add_markers(
-            text.content, original, _edits(app, original, chosen, path), path=str(path)
+            text.content,
+            original,
+            _edits(app, original, chosen, path),
+            path=str(path),
+            ours=ours,
         )
         out[path] = _FileEdit(text, original, text.header + content, chosen)
     return out
@@ -160,7 +165,7 @@ def cutover(
                 result.jobs[name] = "already cut over"
                 continue
             todo.setdefault(app.crontab_path(name), []).append(name)
-        planned = _plan_files(app, todo, by_file)
+        planned = _plan_files(app, store, todo, by_file)
         result.files.extend(str(p) for p in planned)
         module = app.read_module()
         batch = set_cron_keywords(
@@ -190,7 +195,7 @@ def cutover(
             result.waited_seconds = switch_window() if wait else 0.0
             # Read again under the files' locks: another app directory may have cut over a
             # job of the same crontab while this one waited; its markers are kept.
-            planned = _plan_files(app, todo, by_file)
+            planned = _plan_files(app, store, todo, by_file)
             _switch(app, store, planned, new_module, shadow_literals, tenant_id, reason, result)
         return result
 

@@ -47,8 +47,12 @@ def _marked_file(app: AppDir, store: LedgerStore, name: str) -> Path | None:
     """The crontab that carries ``name``'s marker: the manifest's file, else the one its last
     cutover wrote (a rescan may have moved the job's source)."""
     cut = _last_done(store, name, "cutover")
+    if cut is None:
+        # Never cut over by this app: a marker of that name was written by another app
+        # directory, and removing it would make the job run twice.
+        return None
     candidates = [app.crontab_path(name)]
-    if cut and cut.to_state.get("source"):
+    if cut.to_state.get("source"):
         candidates.append(Path(str(cut.to_state["source"])))
     for path in dict.fromkeys(candidates):
         with contextlib.suppress(OSError):

@@ -18,6 +18,7 @@ import bisect
 import hashlib
 import itertools
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -109,14 +110,20 @@ def marked_line_indices(data: bytes, name: str) -> list[int]:
 
 
 def add_markers(
-    data: bytes, original: bytes, edits: list[LineEdit], *, path: str = "<crontab>"
+    data: bytes,
+    original: bytes,
+    edits: list[LineEdit],
+    *,
+    path: str = "<crontab>",
+    ours: Collection[str] = (),
 ) -> bytes:
     """Disable ``edits`` in ``data``, the file as it is now, keeping every marker already in it.
 
     ``original`` is ``data`` without any owlmigrate marker (markers are line prefixes, so both
     have the same lines); the edits' spans are offsets into it. Each line of an edit gets its
-    marker in ``data`` (a line that already has it is left alone). A line that carries another
-    trigger's marker (another app directory cut it over) is refused: one line has one owner.
+    marker in ``data``. A line that already carries a marker is refused (one line has one
+    owner: another app directory may have cut it over), unless it is the edit's own marker and
+    its name is in ``ours``, the triggers whose markers this app's journal says it wrote.
     """
     disable_lines(original, edits, path=path)  # checks spans, original bytes and overlaps
     lines = data.splitlines(keepends=True)
@@ -127,12 +134,12 @@ def add_markers(
         tag = marker(edit.name)
         covered = range(_line_index(o_starts, edit.start), _line_index(o_starts, edit.end - 1) + 1)
         for k in covered:
-            if lines[k].startswith(tag):
-                continue  # already ours (a cutover stamped back by hand): idempotent
+            if lines[k].startswith(tag) and edit.name in ours:
+                continue  # written by this app before (then stamped back by hand): idempotent
             if lines[k].startswith(MARKER_LEAD):
                 raise CrontabEditError(
-                    f"the line of {edit.name!r} is already disabled by another owlmigrate "
-                    "trigger (another app directory cut it over)",
+                    f"the line of {edit.name!r} is already disabled by an owlmigrate marker "
+                    "that this app did not write (another app directory cut it over?)",
                     path=path,
                     line=k + 1,
                 )

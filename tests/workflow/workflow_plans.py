@@ -3,7 +3,6 @@ for workflow tests that need exact byte spans without a whole host tree."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
@@ -35,7 +34,8 @@ def plan_for(
         system = rel == "etc/crontab" or rel.startswith("etc/cron.d/")
         user = None if system else Path(rel).name
         parsed = parse_crontab(data, path=rel, dialect=dialect, system=system, user=user)
-        digest = hashlib.sha256(data).hexdigest()
+        digest = parsed.sha256  # without crontab(1)'s install header, as scan hashes it
+        header = parsed.header_len
         sources.append(
             Source(
                 path=rel,
@@ -67,7 +67,7 @@ def plan_for(
                     enabled=line.kind == LineKind.JOB,
                     kind="reboot" if schedule == "@reboot" else "cron",
                     source_sha256=digest,
-                    span=(line.start, line.end),
+                    span=(line.start - header, line.end - header),
                 )
             )
     return Plan(
