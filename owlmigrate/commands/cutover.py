@@ -46,6 +46,7 @@ def command(
 
     result = cutover(app_dir, jobs, all_jobs=all_jobs, dry_run=dry_run, reason=reason)
     echo_notes(result.recovered)
+    echo_notes([f"warning: {w}" for w in result.warnings])
     if as_json:
         echo_json(result.to_dict())
         return

@@ -27,6 +27,7 @@ from owlmigrate.migration._base import (
     switch_window,
 )
 from owlmigrate.migration.crontabs import CrontabText, locked, read_crontab
+from owlmigrate.migration.packages import package_warning
 from owlmigrate.rewrite.codemods import (
     set_cron_keywords,
 )
@@ -54,6 +55,7 @@ class CutoverResult:
     dry_run: bool = False
     recovered: list[str] = field(default_factory=list)
     waited_seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -167,6 +169,11 @@ def cutover(
             todo.setdefault(app.crontab_path(name), []).append(name)
         planned = _plan_files(app, store, todo, by_file)
         result.files.extend(str(p) for p in planned)
+        for edit in planned.values():
+            source = str(app.jobs[edit.chosen[0]].get("source") or "")
+            warning = package_warning(source, app.manifest.get("root"))
+            if warning:
+                result.warnings.append(warning)
         module = app.read_module()
         batch = set_cron_keywords(
             module,
@@ -210,9 +217,9 @@ def _switch(
     reason: str | None,
     result: CutoverResult,
 ) -> None:
-    """Journal, then crontab, module and ledger, in that order (docs/workflow.md, "One owner
-    at every instant"): until the ledger override is saved the job is disabled on both sides,
-    and a worker settles a row left pending there before the next instant."""
+    """Journal, then crontab, ledger override and module, in that order (docs/workflow.md, "One
+    owner at every instant"): until the ledger override is saved the job is disabled on both
+    sides, and the running worker settles a row left pending there before the next instant."""
     rows: dict[str, int] = {}
     for path, edit in planned.items():
         backup = backup_file(
@@ -250,12 +257,14 @@ def _switch(
     for path, edit in planned.items():
         _write_crontab(app, edit.chosen[0], path, edit.after, purpose="cutover")
         crash_point("cutover.crontab_written")
-    app.write_module(new_module)
-    crash_point("cutover.module_written")
+    # The ledger override before the module: a running worker takes its trigger state from the
+    # ledger, so from here on the job has its one owner even if the module cannot be written.
     for name in rows:
         _save_state(store, name, tenant_id, shadow=False, paused=False)
         _event(store, name, "cutover", tenant_id, {"journal_id": rows[name]})
     crash_point("cutover.state_saved")
+    app.write_module(new_module)
+    crash_point("cutover.module_written")
     for name, entry_id in rows.items():
         store.journal_update_status(entry_id, "done")
         result.jobs[name] = "cut over"

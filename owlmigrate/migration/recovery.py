@@ -32,7 +32,16 @@ def recover(app: AppDir, store: LedgerStore, *, tenant_id: str = "default") -> l
     for entry in store.journal():
         if entry.status != "pending" or entry.id is None:
             continue
-        status = _resolve(app, store, entry, tenant_id)
+        try:
+            status = _resolve(app, store, entry, tenant_id)
+        except OSError as exc:
+            # A file still cannot be written (disk full, read-only): the row stays pending and
+            # the next command, or the running worker, tries again.
+            notes.append(
+                f"could not settle interrupted {entry.action} of {entry.job} (journal row "
+                f"{entry.id}) yet: {exc.strerror or exc}"
+            )
+            continue
         store.journal_update_status(entry.id, status)
         verb = "completed" if status == "done" else "undid"
         notes.append(f"{verb} interrupted {entry.action} of {entry.job} (journal row {entry.id})")
@@ -53,14 +62,15 @@ def _resolve(app: AppDir, store: LedgerStore, entry: JournalEntry, tenant_id: st
     if entry.action == "cutover":
         path = Path(entry.to_state.get("source") or app.crontab_path(name))
         if path.exists() and is_disabled(path.read_bytes(), name):
-            app.write_module(set_cron_keyword(module, name, "shadow", "False", path=mpath).source)
+            # the ledger first: it is what a running worker obeys
             _save_state(store, name, tenant_id, shadow=False, paused=False)
+            app.write_module(set_cron_keyword(module, name, "shadow", "False", path=mpath).source)
             return "done"
         literal = entry.from_state.get("shadow_literal") or "True"
-        app.write_module(set_cron_keyword(module, name, "shadow", literal, path=mpath).source)
         _save_state(
             store, name, tenant_id, shadow=True, paused=bool(entry.from_state.get("paused"))
         )
+        app.write_module(set_cron_keyword(module, name, "shadow", literal, path=mpath).source)
         return "undone"
     if entry.action in ("step", "rollback") and not entry.to_state.get("to_legacy"):
         new_literal = entry.to_state.get("literal") or weight_code(
@@ -86,8 +96,8 @@ def _resolve(app: AppDir, store: LedgerStore, entry: JournalEntry, tenant_id: st
                 weights.literals[1] if weights and len(weights.literals) > 1 else weight_code(0.0)
             )
             module = set_cron_keyword(module, name, "migration_weight", literal, path=mpath).source
-            app.write_module(module)
             _save_state(store, name, tenant_id, paused=True, shadow=True, migration_weight=0.0)
+            app.write_module(module)
             return "done"
         _save_state(
             store,

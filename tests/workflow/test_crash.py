@@ -136,6 +136,30 @@ def assert_consistent(app_dir: Path, env: dict[str, str]) -> dict[str, bool]:
         store.close()
 
 
+def owners_right_after_a_crash(app_dir: Path, env: dict[str, str]) -> dict[str, str]:
+    """Per job, who runs the next instant as the files and the ledger stand right after the
+    kill: ``cron``, ``trigger``, or, with a journal row left pending, ``pending`` (the running
+    worker or the next command settles it before anything fires). Never both, never neither
+    without a pending row."""
+    app = AppDir.load(app_dir)
+    store = open_store(env["OWLCLAW_LEDGER_URL"])
+    try:
+        pending = {e.job for e in store.journal() if e.status == "pending"}
+        out = {}
+        for name in JOBS:
+            cron = not is_disabled(app.crontab_path(name).read_bytes(), name)
+            trigger_state = store.get_trigger_state(name)
+            trigger = trigger_state.shadow is False and not trigger_state.paused
+            if name in pending:
+                out[name] = "pending"
+                continue
+            assert cron != trigger, (name, "both run" if cron else "nobody runs")
+            out[name] = "cron" if cron else "trigger"
+        return out
+    finally:
+        store.close()
+
+
 def crontab_is_whole(app_dir: Path) -> None:
     data = (app_dir.parent / "host/etc/crontab").read_bytes()
     # either no job line disabled yet, or exactly the marked lines: never a truncated file
@@ -164,6 +188,7 @@ def test_a_killed_cutover_is_completed_or_undone_by_the_next_command(
     crashed = run(["cutover", "--all", "--app", str(app)], env, crash=point)
     assert crashed.returncode == 137, crashed.stderr
     crontab_is_whole(app)
+    assert set(owners_right_after_a_crash(app, env).values()) == {"pending"}
     # the next command (here a no-op soft rollback, in-process) resolves the pending rows first
     url = env["OWLCLAW_LEDGER_URL"]
     after = m.rollback(app, all_jobs=True, ledger_url=url)
@@ -218,6 +243,7 @@ def test_a_killed_rollback_to_legacy_never_leaves_a_half_state(
     crashed = run(["rollback", "--all", "--to-legacy", "--app", str(app)], env, crash=point)
     assert crashed.returncode == 137, crashed.stderr
     crontab_is_whole(app)
+    assert set(owners_right_after_a_crash(app, env).values()) == {"pending"}
     again = m.rollback(app, all_jobs=True, to_legacy=True, ledger_url=env["OWLCLAW_LEDGER_URL"])
     assert any("interrupted rollback" in note for note in again.recovered)
     assert assert_consistent(app, env) == dict.fromkeys(JOBS, False)

@@ -340,3 +340,59 @@ def test_a_recreated_live_spool_belongs_to_its_user() -> None:
     assert _spool_owner(Path("/var/spool/cron/crontabs/no-such-user-x"), Path("/")) is None
     # a copied host tree's users are not this machine's
     assert _spool_owner(Path("/tmp/host/var/spool/cron/crontabs/root"), Path("/tmp/host")) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Package files
+
+
+def test_cutover_warns_when_it_edits_a_package_conffile(
+    make_plan: Callable[..., Path], tmp_path: Path, ledger_url: str
+) -> None:
+    system = b"SHELL=/bin/sh\n17 * * * * root cd / && run-parts --report /etc/cron.hourly\n"
+    plan = make_plan({"etc/crontab": system, "etc/cron.d/local": b"5 * * * * root /bin/true\n"})
+    info = tmp_path / "host/var/lib/dpkg/info"
+    info.mkdir(parents=True)
+    (info / "cron-daemon-common.conffiles").write_text("/etc/crontab\n/etc/cron.d/.placeholder\n")
+    (info / "apt.conffiles").write_text("/etc/cron.daily/apt-compat remove-on-upgrade\n")
+    app = tmp_path / "app"
+    m.generate(plan, app, ledger_url=ledger_url)
+    dry = m.cutover(app, all_jobs=True, dry_run=True, ledger_url=ledger_url)
+    assert len(dry.warnings) == 1
+    assert (
+        "/etc/crontab is a configuration file of the dpkg package 'cron-daemon-common'"
+        in (dry.warnings[0])
+    )
+    done = m.cutover(app, ["etc_cron_d_local_1"], ledger_url=ledger_url)
+    assert done.warnings == []  # a file no package owns
+
+
+def test_rpm_config_files_are_found_through_rpm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from owlmigrate.migration.packages import package_warning, rpm_config_owner
+
+    fake = tmp_path / "bin" / "rpm"
+    fake.parent.mkdir()
+    # answers like rpm for a host where /etc/crontab is %config of "crontabs" and
+    # /etc/cron.d/plain is owned by "plain" but not marked as configuration
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$1 $4 $2" in\n'
+        '  "-qf /etc/crontab"*) echo crontabs ;;\n'
+        '  "-qf /etc/cron.d/plain"*) echo plain ;;\n'
+        '  "-qf "*) echo "file $4 is not owned by any package"; exit 1 ;;\n'
+        '  "-qc "*) [ "$2" = crontabs ] && echo /etc/crontab && echo /etc/anacrontab ;;\n'
+        "esac\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    assert rpm_config_owner("/etc/crontab") == "crontabs"
+    assert rpm_config_owner("/etc/cron.d/plain") is None
+    assert rpm_config_owner("/etc/cron.d/nobody") is None
+    # a copied tree: no dpkg lists there, and its rpm database is not this machine's
+    assert package_warning("etc/crontab", str(tmp_path)) is None
+    # the live host: dpkg's lists where the machine has them, else rpm
+    live = package_warning("etc/crontab", None) or ""
+    assert live.startswith("/etc/crontab is a configuration file of the ")
+    assert package_warning("etc/cron.d/nobody", None) is None
