@@ -15,8 +15,10 @@ rollback legacy    the crontab line no longer carries a marker  ledger state bac
 generate           the manifest records the new module          (re-run generate)
 =================  ==========================================  ================================
 
-Order inside cutover is crontab, then module, then ledger override: a kill in between leaves the
-job disabled on both sides (nothing runs twice) until the next command completes the switch.
+Order inside cutover is crontab, then ledger override, then module; inside rollback
+``--to-legacy`` crontab, then pause, then module. A kill in between leaves a pending row that the
+running worker (before the next instant) or the next command settles, so each instant has one
+owner (docs/workflow.md, "One owner at every instant").
 """
 
 from __future__ import annotations
