@@ -43,6 +43,11 @@ done
 psql_su() { su postgres -c "psql -p $PG_PORT -qtAX $*"; }
 psql_su "-c \"SELECT 1 FROM pg_roles WHERE rolname='owlmigrate'\"" | grep -q 1 ||
   psql_su "-c \"CREATE ROLE owlmigrate LOGIN SUPERUSER PASSWORD 'owlmigrate'\""
+# CI starts from an empty test database: a schema left by an earlier run on the same machine (a
+# newer ledger version from another branch, say) must not decide the outcome.
+if [ "${PG_FRESH_TEST_DB:-0}" = 1 ]; then
+  psql_su "-c \"DROP DATABASE IF EXISTS owlmigrate_test WITH (FORCE)\""
+fi
 for db in owlmigrate_test; do
   psql_su "-c \"SELECT 1 FROM pg_database WHERE datname='$db'\"" | grep -q 1 ||
     psql_su "-c \"CREATE DATABASE $db OWNER owlmigrate\""
