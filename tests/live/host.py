@@ -245,8 +245,9 @@ class Result:
         )
         ended = time.strftime("%H:%M:%S", time.gmtime(self.ended))
         out = f"$ {shown}\n  exit {self.returncode} at {ended}"
-        if self.stdout.strip():
-            out += "\n  stdout: " + self.stdout.strip()[-1500:].replace("\n", "\n          ")
+        # scan's stdout is the whole host's inventory table: its stderr says what it wrote
+        if self.stdout.strip() and "scan" not in self.argv:
+            out += "\n  stdout: " + self.stdout.strip()[:1500].replace("\n", "\n          ")
         if self.stderr.strip():
             out += "\n  stderr: " + self.stderr.strip()[-1500:].replace("\n", "\n          ")
         return out

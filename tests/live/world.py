@@ -148,8 +148,8 @@ class World:
     def run_timeline(self, scenarios: list[Scenario]) -> None:
         """Prepare every scenario, start the minute count, run each one's steps in its thread."""
         _in_threads([s.guarded("prepare", s.prepare) for s in scenarios], timeout=240)
-        now = time.time()
-        self.m0 = minute_of(now + 2) + 1
+        # A margin before minute 0: a step may start before its minute (step_second < 0).
+        self.m0 = minute_of(time.time() + 12) + 1
         threads = [s.guarded("timeline", s.drive) for s in scenarios]
         _in_threads(threads, timeout=(STEPS + 3) * 60)
         self.wait_until(self.at(STEPS, 20))
@@ -202,6 +202,7 @@ class Scenario:
 
     name = ""
     title = ""
+    step_second: float = STEP_SECOND  # when in its minute each step starts (negative: before)
 
     def __init__(self, world: World) -> None:
         self.world = world
@@ -261,7 +262,7 @@ class Scenario:
             step = getattr(self, f"step{k}", None)
             if step is None:
                 continue
-            self.world.wait_until(self.world.at(k))
+            self.world.wait_until(self.world.at(k, self.step_second))
             try:
                 step()
             except Exception:
