@@ -1,4 +1,4 @@
-"""When the live suite refuses to run (no daemon of its own, switched off), without starting cron."""
+"""When the live suite refuses to run (another daemon, switched off), without starting cron."""
 
 from __future__ import annotations
 
