@@ -34,6 +34,9 @@ class LiveRun:
     outcomes: dict[str, Outcome]
     problems: list[str]
 
+    def __repr__(self) -> str:  # pytest shows fixtures in tracebacks: keep it one line
+        return f"LiveRun({len(self.outcomes)} scenarios, {len(self.problems)} problems)"
+
     def __getitem__(self, name: str) -> Outcome:
         return self.outcomes[name]
 

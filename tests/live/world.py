@@ -445,6 +445,9 @@ class Outcome:
     report: str
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        return f"Outcome({self.name}: {summarize(self.tallies)})"
+
     @property
     def exact(self) -> bool:
         return all(t.exact for t in self.tallies)
