@@ -100,6 +100,7 @@ class World:
         self.deny = host.FileState.of(host.CRON_DENY)
         self.daemon = host.CronDaemon(self.diag / "cron.log")
         self.m0 = 0
+        self.stragglers: list[str] = []
         self.started = time.time()
         self.timeline_ended = 0.0
 
@@ -147,11 +148,12 @@ class World:
 
     def run_timeline(self, scenarios: list[Scenario]) -> None:
         """Prepare every scenario, start the minute count, run each one's steps in its thread."""
-        _in_threads([s.guarded("prepare", s.prepare) for s in scenarios], timeout=240)
+        late = _in_threads([s.guarded("prepare", s.prepare) for s in scenarios], timeout=240)
         # A margin before minute 0: a step may start before its minute (step_second < 0).
         self.m0 = minute_of(time.time() + 12) + 1
         threads = [s.guarded("timeline", s.drive) for s in scenarios]
-        _in_threads(threads, timeout=(STEPS + 3) * 60)
+        late += _in_threads(threads, timeout=(STEPS + 3) * 60)
+        self.stragglers = [scenarios[i].name for i in late]
         self.wait_until(self.at(STEPS, 20))
         self.timeline_ended = time.time()
 
@@ -181,16 +183,41 @@ class World:
             problems.append(f"restoring {host.CRON_DENY}: {exc}")
         for name in self.users:
             host.remove_user(name)
+        problems += self.leftovers()
         return problems
 
+    def leftovers(self) -> list[str]:
+        """What the clean-up failed to undo (checked, not assumed)."""
+        out = [f"user {u} still exists" for u in self.users if _user_exists(u)]
+        out += [f"{p} still exists" for p in self.cron_d if p.exists()]
+        out += [
+            f"{host.spool_path(u)} still exists" for u in self.users if host.spool_path(u).exists()
+        ]
+        if host.FileState.of(host.CRON_DENY) != self.deny:
+            out.append(f"{host.CRON_DENY} differs from before the run")
+        if self.daemon.alive():
+            out.append("the cron daemon is still running")
+        out += [f"scenario {name} was still running after the timeline" for name in self.stragglers]
+        return out
 
-def _in_threads(fns: list[Callable[[], None]], *, timeout: float) -> None:
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _in_threads(fns: list[Callable[[], None]], *, timeout: float) -> list[int]:
+    """Run ``fns`` in threads; the indexes of those still running at the deadline."""
     threads = [threading.Thread(target=fn, daemon=True) for fn in fns]
     for t in threads:
         t.start()
     deadline = time.time() + timeout
     for t in threads:
         t.join(max(0.0, deadline - time.time()))
+    return [i for i, t in enumerate(threads) if t.is_alive()]
 
 
 class Scenario:
