@@ -222,3 +222,30 @@ def test_the_settler_leaves_a_running_command_alone(world: tuple[AppDir, LedgerS
 
 def _url(store: LedgerStore) -> str:
     return store.url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
+
+
+def test_status_text_lists_workers_and_pending_switches(world: tuple[AppDir, LedgerStore]) -> None:
+    from owlmigrate.commands.status import render_text
+
+    app, store = world
+    store.record_heartbeat(beat(app))
+    store.record_heartbeat(beat(app, "w2", pid=7, last_seen=NOW - timedelta(seconds=90)))
+    _pending_cutover(store, JOBS[0])
+    data = {
+        "triggers": [],
+        "workers": workers("testhost", app.module_path, store, now=NOW),
+        "pending": pending_notes(store),
+    }
+    lines = render_text(data).splitlines()
+    assert lines[1:] == [
+        "workers:",
+        "  web-1 pid 101 (local): seen 2s ago, module fresh; serves 2 trigger(s): "
+        + ", ".join(JOBS),
+        "  web-1 pid 7 (local): last seen 90s ago, presumed dead; serves 2 trigger(s): "
+        + ", ".join(JOBS),
+        f"pending: cutover of {JOBS[0]} interrupted (journal row 3); the running worker or the "
+        "next owlmigrate command will settle it",
+    ]
+    store.remove_heartbeat("w1")
+    data["workers"] = workers("testhost", app.module_path, store, now=NOW)
+    assert "workers: none running (start one: owlmigrate run --app DIR)" in render_text(data)
