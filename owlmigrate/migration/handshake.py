@@ -17,6 +17,7 @@ this module reads them:
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterable
@@ -30,6 +31,8 @@ from owlclaw_runtime.loader import file_fingerprint
 
 from owlmigrate.migration._base import MIGRATION_LOCK, AppDir
 from owlmigrate.migration.recovery import recover
+
+log = logging.getLogger("owlmigrate.migration.handshake")
 
 #: a heartbeat is live while younger than this many of its own intervals (plus the margin): a
 #: worker skips a round or two around busy instants and while a hook repairs something
@@ -195,8 +198,10 @@ class Settler:
     has ``pending`` rows and the migration lock is free (the command that wrote them is dead:
     a live one holds the lock and settles its own rows), run :func:`recover` on the app
     directory, exactly as the next owlmigrate command would, and record a management event
-    (``settled_by_worker``) per row. Returns recover's notes (empty: nothing was pending, or a
-    command is running). With nothing pending it costs one query (``journal_pending``)."""
+    (``settled_by_worker``) per row settled. Returns recover's notes when it settled a row
+    (empty: nothing was pending, a command is running, or no row could be settled yet, which is
+    logged and retried next round). With nothing pending it costs one query
+    (``journal_pending``)."""
 
     app_dir: Path
     store: LedgerStore
@@ -219,10 +224,18 @@ class Settler:
             notes = recover(AppDir.load(self.app_dir), self.store, tenant_id=self.tenant_id)
             after = {e.id: e for e in self.store.journal() if e.id is not None}
         now = datetime.now(UTC)
-        for entry in pending:
-            settled = after.get(entry.id)
-            if settled is None or settled.status == "pending":
-                continue
+        changed = [
+            (entry, after[entry.id])
+            for entry in pending
+            if entry.id in after and after[entry.id].status != "pending"
+        ]
+        if not changed:
+            # nothing settled (a file still cannot be written): say why, change nothing, and
+            # try again next round (returning notes would mean "state changed")
+            for note in notes:
+                log.warning("%s", note)
+            return []
+        for entry, settled in changed:
             self.store.record_event(
                 ManagementEvent(
                     event_name=entry.job,

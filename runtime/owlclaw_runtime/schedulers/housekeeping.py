@@ -249,7 +249,7 @@ class Housekeeper:
         if notes:
             at = self._app.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             for note in notes:
-                log.warning("settled before firing: %s", note)
+                log.warning("housekeeping: %s", note)
                 self.settled.append({"at": at, "note": note})
             del self.settled[:-_KEEP_NOTES]
             await self._refresh_states()
