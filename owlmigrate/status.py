@@ -71,15 +71,42 @@ def build_status(
         ]
     }
     add_migration_stages(app, data)
+    add_workers(app, data, now=now)
     return data
+
+
+def add_workers(app: OwlClawApp, data: dict[str, Any], *, now: datetime | None = None) -> None:
+    """For a generated app directory (like ``migration``: what the migration workflow needs),
+    add ``workers`` (the app's heartbeats: host, pid, age, module fresh or stale, triggers
+    served; ``owlmigrate.migration.handshake.workers``) and ``pending`` (one line per switch a
+    killed command left pending, and who will settle it)."""
+    if not _is_generated(app):
+        return
+    from owlclaw_runtime.loader import loaded_module
+
+    from owlmigrate.migration.handshake import pending_notes, workers
+
+    module = loaded_module(app)
+    data["workers"] = workers(
+        app.name,
+        module.path if module is not None else None,
+        app.ledger,
+        now=now,
+        tenant_id=app.tenant_id,
+    )
+    data["pending"] = pending_notes(app.ledger)
+
+
+def _is_generated(app: OwlClawApp) -> bool:
+    from pathlib import Path
+
+    return app.app_dir is not None and (Path(app.app_dir) / "owlmigrate.json").is_file()
 
 
 def add_migration_stages(app: OwlClawApp, data: dict[str, Any]) -> None:
     """For a generated app directory, add each trigger's ``migration`` object (stage: generated,
     cut over or legacy; weight and the steps behind it; shadow; paused) from the journal."""
-    from pathlib import Path
-
-    if app.app_dir is None or not (Path(app.app_dir) / "owlmigrate.json").is_file():
+    if not _is_generated(app):
         return
     from owlmigrate.migration import AppDir, stages_from
 

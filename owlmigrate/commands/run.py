@@ -1,16 +1,24 @@
 """``owlmigrate run``: fire the app's triggers (embedded scheduler or Hatchet worker) until
-SIGTERM/SIGINT, optionally serving ``/metrics`` and ``/healthz``."""
+SIGTERM/SIGINT, optionally serving ``/metrics`` and ``/healthz``.
+
+The worker keeps a heartbeat in the ledger (``cutover`` checks it) and, for a generated app
+directory, settles switches a killed owlmigrate command left pending before it fires
+(``owlmigrate.migration.handshake.Settler``)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
+from owlclaw_runtime.schedulers.housekeeping import DEFAULT_INTERVAL_SECONDS
 
 from owlmigrate.commands.status import app_option, reports_errors
+
+HEARTBEAT_ENV = "OWLMIGRATE_HEARTBEAT_SECONDS"
 
 
 def _seconds_until(text: str) -> float:
@@ -23,6 +31,17 @@ def _seconds_until(text: str) -> float:
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
     return max(0.0, (instant - datetime.now(UTC)).total_seconds())
+
+
+def _settlers(app: Any) -> list[Any]:
+    """For a generated app directory: the hook that settles interrupted switches."""
+    from owlclaw_runtime.loader import MANIFEST
+
+    from owlmigrate.migration.handshake import Settler
+
+    if app.app_dir is None or not (Path(app.app_dir) / MANIFEST).is_file():
+        return []
+    return [Settler(Path(app.app_dir), app.ledger, tenant_id=app.tenant_id)]
 
 
 @click.command("run")
@@ -48,6 +67,15 @@ def _seconds_until(text: str) -> float:
     help="Stop gracefully after this long (demos, tests).",
 )
 @click.option("--until", "until", metavar="ISO", help="Stop gracefully at this instant (UTC).")
+@click.option(
+    "--heartbeat-seconds",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_INTERVAL_SECONDS,
+    show_default=True,
+    envvar=HEARTBEAT_ENV,
+    help="How often the worker writes its heartbeat to the ledger and checks for switches "
+    f"left pending by a killed command (also {HEARTBEAT_ENV}).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
 @reports_errors
 def command(
@@ -57,6 +85,7 @@ def command(
     http_host: str | None,
     max_runtime: float | None,
     until: str | None,
+    heartbeat_seconds: float,
     as_json: bool,
 ) -> None:
     """Run the app's triggers until SIGTERM or SIGINT, then stop gracefully (runs in flight
@@ -67,6 +96,10 @@ def command(
     With --backend hatchet the connection comes from hatchet-sdk's environment
     (HATCHET_CLIENT_TOKEN, HATCHET_CLIENT_HOST_PORT, HATCHET_CLIENT_SERVER_URL,
     HATCHET_CLIENT_TLS_STRATEGY); see docs/backends.md.
+
+    The worker writes a heartbeat to the ledger every --heartbeat-seconds (cutover refuses
+    while no worker serves the app) and, for a generated app directory, completes or undoes a
+    switch a killed owlmigrate command left pending before the next instant fires.
 
     \b
     Example:
@@ -103,6 +136,9 @@ def command(
             click.echo(line, err=True)
         elif event == "stopping":
             click.echo(f"owlmigrate: stopping ({details['reason']})", err=True)
+        elif event == "settled":
+            for note in details["notes"]:
+                click.echo(f"owlmigrate: {note}", err=True)
 
     app = load_app(app_target)
     try:
@@ -119,6 +155,8 @@ def command(
                     http_host=settings.metrics.http_host,
                     max_runtime=limit,
                     notify=notify,
+                    heartbeat_seconds=heartbeat_seconds,
+                    housekeeping=_settlers(app),
                 )
             )
         finally:
@@ -134,6 +172,8 @@ def command(
                     "stopped_by": summary.stopped_by,
                     "runtime_seconds": summary.runtime_seconds,
                     "http_url": summary.http_url,
+                    "worker_id": summary.worker.get("worker_id"),
+                    "settled": [item["note"] for item in summary.worker.get("settled", [])],
                 },
                 sort_keys=True,
             )

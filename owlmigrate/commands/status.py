@@ -77,7 +77,32 @@ def render_text(data: dict[str, Any]) -> str:
             )
     if not data["triggers"]:
         lines.append("no triggers")
+    lines.extend(_worker_lines(data.get("workers")))
+    lines.extend(f"pending: {note}" for note in data.get("pending", []))
     return "\n".join(lines)
+
+
+def _worker_lines(workers: list[dict[str, Any]] | None) -> list[str]:
+    if workers is None:
+        return []
+    alive = [w for w in workers if w["alive"]]
+    if not alive:
+        lines = ["workers: none running (start one: owlmigrate run --app DIR)"]
+    else:
+        lines = ["workers:"]
+    for w in workers:
+        if not w["alive"]:
+            state = f"last seen {w['age_seconds']:.0f}s ago, presumed dead"
+        else:
+            state = f"seen {w['age_seconds']:.0f}s ago, module {w['module']}"
+            if w["module"] == "stale":
+                state += " (restart it to serve the module on disk)"
+        served = ", ".join(w["triggers"]) or "none"
+        lines.append(
+            f"  {w['host']} pid {w['pid']} ({w['backend']}): {state}; "
+            f"serves {len(w['triggers'])} trigger(s): {served}"
+        )
+    return lines
 
 
 @click.command("status")
@@ -105,7 +130,8 @@ def command(
     job: str | None, app_target: str, as_json: bool, next_count: int, last_count: int
 ) -> None:
     """Show each trigger's schedule, effective weight, next runs, success rate, breaker and
-    last runs (from the ledger).
+    last runs (from the ledger), the workers serving the app (host, pid, age of their
+    heartbeat, module fresh or stale, triggers served) and interrupted switches.
 
     \b
     Example:

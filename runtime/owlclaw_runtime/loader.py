@@ -4,16 +4,23 @@ The module is imported from its file under a unique private name, so two apps wh
 both called ``owlclaw_app.py`` never collide in ``sys.modules`` and loading twice gives two
 independent apps. The app directory goes on ``sys.path`` while the module runs, so a generated
 module can import its sibling modules.
+
+The module's bytes are read once, hashed and executed from that same copy, so
+:func:`loaded_module` says exactly what a worker runs (its heartbeat and ``/healthz`` compare it
+with the file on disk: a regenerate under a running worker is visible).
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import importlib.util
 import itertools
 import json
 import sys
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +36,82 @@ class AppNotFoundError(ConfigurationError):
 
 DEFAULT_ATTR = "app"
 _counter = itertools.count(1)
+#: ``@app.cron(...)`` keywords whose values reach running workers through the ledger's trigger
+#: state (cutover writes ``shadow``, step and rollback ``migration_weight``): a change to them
+#: alone does not make a worker's module stale.
+LEDGER_KEYWORDS = frozenset({"shadow", "migration_weight"})
+
+
+@dataclass(frozen=True)
+class LoadedModule:
+    """The module file an app was imported from: its path, the SHA-256 of the bytes imported
+    and their :func:`module_fingerprint`."""
+
+    path: Path
+    sha256: str
+    fingerprint: str
+
+
+_loaded: weakref.WeakKeyDictionary[OwlClawApp, LoadedModule] = weakref.WeakKeyDictionary()
+
+
+def loaded_module(app: Any) -> LoadedModule | None:
+    """What :func:`load_app` imported ``app`` from (None for an app built another way)."""
+    try:
+        return _loaded.get(app)
+    except TypeError:  # not weak-referenceable: not one of ours
+        return None
+
+
+def module_fingerprint(source: bytes) -> str:
+    """A SHA-256 of what a worker serves from this module source: its syntax tree (so comments
+    and layout do not count) with the values of ``shadow=`` and ``migration_weight=`` in
+    ``cron(...)`` calls blanked (:data:`LEDGER_KEYWORDS`). Equal fingerprints: a worker that
+    imported one serves exactly the triggers, schedules and jobs of the other. Source that does
+    not parse gets a fingerprint of its bytes (it differs from every loadable module)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return hashlib.sha256(b"unparsable\0" + source).hexdigest()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if name != "cron":
+            continue
+        for keyword in node.keywords:
+            if keyword.arg in LEDGER_KEYWORDS:
+                keyword.value = ast.Constant(value="<ledger>")
+    return hashlib.sha256(ast.dump(tree).encode("utf-8")).hexdigest()
+
+
+def stale_reason(module: LoadedModule) -> str:
+    """What ``/healthz`` and the heartbeat say about a module changed under its worker."""
+    return (
+        f"{module.path.name} changed on disk since this worker loaded it: "
+        "restart the worker to serve the new triggers"
+    )
+
+
+_fingerprints: dict[str, str] = {}  # sha256 -> fingerprint: a parse only for new bytes
+
+
+def file_fingerprint(path: Path) -> tuple[str, str] | None:
+    """``(sha256, fingerprint)`` of the file now, or None when it cannot be read. Cheap when
+    the bytes were seen before (a read and a hash: ``/healthz`` and heartbeats ask often)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    sha = hashlib.sha256(data).hexdigest()
+    fingerprint = _fingerprints.get(sha)
+    if fingerprint is None:
+        fingerprint = module_fingerprint(data)
+        if len(_fingerprints) >= 64:
+            _fingerprints.clear()
+        _fingerprints[sha] = fingerprint
+    return sha, fingerprint
 
 
 def split_target(target: str | Path) -> tuple[Path, str | None]:
@@ -98,7 +181,7 @@ def load_app(target: str | Path) -> OwlClawApp:
     if module_file.suffix != ".py":
         raise ConfigurationError("the app module must be a .py file", path=module_file)
 
-    module = _import_file(module_file, directory)
+    module, source = _import_file(module_file, directory)
     if not hasattr(module, attr):
         raise ConfigurationError(f"module defines no {attr!r}", path=module_file, field=attr)
     app = getattr(module, attr)
@@ -108,16 +191,24 @@ def load_app(target: str | Path) -> OwlClawApp:
         )
     if app.app_dir is None:
         app.app_dir = directory
+    _loaded[app] = LoadedModule(
+        module_file, hashlib.sha256(source).hexdigest(), module_fingerprint(source)
+    )
     return app
 
 
-def _import_file(module_file: Path, directory: Path) -> Any:
+def _import_file(module_file: Path, directory: Path) -> tuple[Any, bytes]:
     digest = hashlib.sha1(str(module_file).encode(), usedforsecurity=False).hexdigest()[:12]
     name = f"_owlclaw_app_{module_file.stem}_{digest}_{next(_counter)}"
     spec = importlib.util.spec_from_file_location(name, module_file)
     if spec is None or spec.loader is None:
         raise ConfigurationError("cannot import this file as a module", path=module_file)
     module = importlib.util.module_from_spec(spec)
+    try:
+        # Read once: these bytes are both what runs and what loaded_module() hashes.
+        source = module_file.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the app module: {exc}", path=module_file) from exc
     # Registered under its unique name while it runs: dataclasses and pydantic look their
     # module up in sys.modules.
     sys.modules[name] = module
@@ -125,7 +216,8 @@ def _import_file(module_file: Path, directory: Path) -> Any:
     if added:
         sys.path.insert(0, str(directory))
     try:
-        spec.loader.exec_module(module)
+        code = compile(source, str(module_file), "exec", dont_inherit=True)
+        exec(code, module.__dict__)
     except OwlClawError as exc:
         sys.modules.pop(name, None)
         if exc.path is None:
@@ -146,7 +238,7 @@ def _import_file(module_file: Path, directory: Path) -> Any:
         if added:
             with contextlib.suppress(ValueError):
                 sys.path.remove(str(directory))
-    return module
+    return module, source
 
 
 def _error_line(exc: BaseException, module_file: Path) -> int | None:

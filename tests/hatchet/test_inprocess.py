@@ -102,3 +102,47 @@ async def test_an_app_without_triggers_starts_no_worker(namespace: str, tmp_path
         await backend.stop()
         app.close()
     assert report["ok"] and report["tasks"] == 0 and "worker" not in report
+
+
+async def test_serve_app_on_hatchet_keeps_a_heartbeat_and_runs_hooks(
+    namespace: str, tmp_path: Path
+) -> None:
+    """The worker's housekeeping is backend-agnostic: on Hatchet too the heartbeat names the
+    backend and the triggers served, hooks run before firing starts, and a graceful stop
+    deletes the heartbeat."""
+    from owlclaw_runtime.schedulers.runner import serve_app
+
+    app = OwlClawApp("hk-hatchet", ledger=open_store(f"sqlite:///{tmp_path / 'ledger.db'}"))
+    app.cron("0 3 * * *", event_name="nightly", migration_weight=0.0)(lambda: None)
+    backend = create_backend("hatchet", app)
+    hook_calls: list[bool] = []
+    stop = asyncio.Event()
+
+    def hook() -> list[str]:
+        hook_calls.append(app.backend is None)  # the first call comes before the backend
+        return []
+
+    task = asyncio.create_task(
+        serve_app(app, backend, stop=stop, heartbeat_seconds=0.5, housekeeping=[hook])
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not app.ledger.heartbeats() and time.monotonic() < deadline and not task.done():
+            await asyncio.sleep(0.1)
+        (beat,) = app.ledger.heartbeats()
+        assert (beat.backend, beat.app_name, beat.triggers) == (
+            "hatchet",
+            "hk-hatchet",
+            ("nightly",),
+        )
+        stop.set()
+        summary = await task
+        assert summary.backend == "hatchet"
+        assert hook_calls[0] is True and len(hook_calls) >= 2
+        assert app.ledger.heartbeats() == []
+    finally:
+        stop.set()
+        if not task.done():
+            await task
+        _cleanup(backend)
+        app.close()

@@ -17,6 +17,7 @@ from owlclaw_runtime.ledger.base import (
     SideStats,
     TriggerState,
     TriggerStats,
+    WorkerHeartbeat,
 )
 from owlclaw_runtime.ledger.migrations import SCHEMA_VERSION
 from owlclaw_runtime.ledger.sql import SqlLedgerStore
@@ -59,6 +60,7 @@ __all__ = [
     "SqlLedgerStore",
     "TriggerState",
     "TriggerStats",
+    "WorkerHeartbeat",
     "default_url",
     "open_store",
 ]

@@ -67,6 +67,36 @@ class JournalEntry:
 
 
 @dataclass(frozen=True)
+class WorkerHeartbeat:
+    """A running worker, as it last reported itself (``owlmigrate run``: schema version 4).
+
+    Written by the worker every few seconds and deleted when it stops gracefully, so a row
+    whose ``last_seen`` is old belongs to a worker that died. ``module_sha256`` hashes the
+    module file's bytes the worker imported; ``module_fingerprint`` hashes what the worker
+    serves from it (``owlclaw_runtime.loader.module_fingerprint``: the module's syntax tree with
+    the values of ``shadow=`` and ``migration_weight=`` left out, which reach workers through
+    the ledger), so a cutover or step that rewrites those literals does not make a worker
+    stale, a regenerate does. ``stale_module`` is the worker's own verdict (the file on disk
+    no longer has the fingerprint it loaded). ``triggers`` are the trigger ids it serves."""
+
+    worker_id: str
+    app_name: str
+    host: str
+    pid: int
+    backend: str
+    started_at: datetime
+    last_seen: datetime
+    tenant_id: str = "default"
+    module_path: str | None = None
+    module_sha256: str | None = None
+    module_fingerprint: str | None = None
+    stale_module: bool = False
+    triggers: tuple[str, ...] = ()
+    interval_seconds: float = 5.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class BreakerState:
     event_name: str
     state: str = "closed"  # closed | open | half_open
@@ -317,6 +347,31 @@ class LedgerStore(abc.ABC):
     def journal(self, job: str | None = None, *, limit: int | None = None) -> list[JournalEntry]:
         """Journal rows oldest first; with ``limit``, the newest ``limit`` rows (still oldest
         first)."""
+
+    def journal_pending(self) -> list[JournalEntry]:
+        """The ``pending`` journal rows, oldest first: what a killed command left to settle.
+        Asked by running workers before every instant, so ``SqlLedgerStore`` answers with one
+        filtered query (an empty answer is the common case); this default filters
+        :meth:`journal`."""
+        return [entry for entry in self.journal() if entry.status == "pending"]
+
+    # -- worker heartbeats (schema version 4) --
+
+    @abc.abstractmethod
+    def record_heartbeat(self, heartbeat: WorkerHeartbeat) -> None:
+        """Insert or replace the worker's heartbeat (by tenant and ``worker_id``), committed
+        before returning."""
+
+    @abc.abstractmethod
+    def heartbeats(
+        self, app_name: str | None = None, *, tenant_id: str = "default"
+    ) -> list[WorkerHeartbeat]:
+        """The tenant's heartbeats (of ``app_name`` only, when given), oldest ``started_at``
+        first; stale rows included (the reader judges ``last_seen``)."""
+
+    @abc.abstractmethod
+    def remove_heartbeat(self, worker_id: str, *, tenant_id: str = "default") -> bool:
+        """Delete a worker's heartbeat (a graceful stop); whether there was one."""
 
     @abc.abstractmethod
     def leader_lock(self, name: str) -> LeaderLock:

@@ -118,9 +118,24 @@ def _v2(conn: Connection) -> None:
             index.create(conn)
 
 
+#: The worker heartbeats step. Written as the step after version 2 while version 3 (app-keyed
+#: tables) is added on another branch: when both are merged, this stays 4 and version 3's
+#: step goes between them; should version 3 not land, renumber this to 3 (nothing else
+#: depends on the number).
+HEARTBEATS_VERSION = 4
+
+
+def _v4_heartbeats(conn: Connection) -> None:
+    """The worker heartbeats table (``LedgerStore.record_heartbeat``): new, nothing to move."""
+    md = sa.MetaData()
+    s.worker_heartbeats.to_metadata(md)
+    md.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial tables", _v1),
     Migration(2, "governance columns and covering indexes", _v2),
+    Migration(HEARTBEATS_VERSION, "worker heartbeats", _v4_heartbeats),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
@@ -160,7 +175,9 @@ def upgrade(engine: Engine, *, url: str, target: int = SCHEMA_VERSION) -> int:
                 )
             if version >= target:
                 return found
-            step = MIGRATIONS[version]  # versions are 1..N in order
+            # The next step after the head (versions increase; a number may be reserved for
+            # a step written on another branch, see HEARTBEATS_VERSION).
+            step = next(m for m in MIGRATIONS if m.version > version)
             step.apply(conn)
             conn.execute(
                 sa.insert(s.schema_versions).values(

@@ -24,6 +24,7 @@ EVENTS = "owlclaw_management_events"
 BREAKERS = "owlclaw_breakers"
 TRIGGER_STATES = "owlclaw_trigger_states"
 JOURNAL = "owlclaw_migration_journal"
+HEARTBEATS = "owlclaw_worker_heartbeats"
 
 # Statuses that are real executions (ExecutionStatus.counts_as_execution) and successes
 # (ExecutionStatus.is_success). Stored as the derived ``counted`` / ``succeeded`` columns so the
@@ -175,4 +176,27 @@ journal = sa.Table(
     sa.Column("forced", sa.Boolean, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Index("ix_owlclaw_journal_job", "job", "id"),
+)
+
+# schema version 4 (``migrations.HEARTBEATS_VERSION``): one row per running worker, replaced
+# every few seconds and deleted on a graceful stop (``LedgerStore.record_heartbeat``).
+worker_heartbeats = sa.Table(
+    HEARTBEATS,
+    METADATA,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("worker_id", sa.String(64), primary_key=True),
+    sa.Column("app_name", sa.String(255), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("backend", sa.String(32), nullable=False),
+    sa.Column("module_path", sa.Text),
+    sa.Column("module_sha256", sa.String(64)),
+    sa.Column("module_fingerprint", sa.String(64)),
+    sa.Column("stale_module", sa.Boolean, nullable=False),
+    sa.Column("triggers", JSONType, nullable=False),
+    sa.Column("interval_seconds", sa.Float, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.Column("details", JSONType, nullable=False),
+    sa.Index("ix_owlclaw_heartbeats_app", "tenant_id", "app_name", "last_seen"),
 )

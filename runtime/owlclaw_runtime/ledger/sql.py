@@ -39,6 +39,7 @@ from owlclaw_runtime.ledger.base import (
     SideStats,
     TriggerState,
     TriggerStats,
+    WorkerHeartbeat,
 )
 from owlclaw_runtime.ledger.engines import BUSY_TIMEOUT_MS, json_dumps, normalize_url, sqlite_engine
 from owlclaw_runtime.ledger.group_commit import GroupCommit, own_error, row_specific
@@ -650,21 +651,72 @@ class SqlLedgerStore(LedgerStore):
         rows = self._maps(query)
         if limit is not None:
             rows = list(reversed(rows))
+        return [_journal_entry(r) for r in rows]
+
+    def journal_pending(self) -> list[JournalEntry]:
+        t = s.journal
+        query = sa.select(t).where(t.c.status == "pending").order_by(t.c.id.asc())
+        return [_journal_entry(r) for r in self._maps(query)]
+
+    # -- worker heartbeats --
+
+    def record_heartbeat(self, heartbeat: WorkerHeartbeat) -> None:
+        values = {
+            "tenant_id": heartbeat.tenant_id,
+            "worker_id": heartbeat.worker_id,
+            "app_name": heartbeat.app_name,
+            "host": heartbeat.host,
+            "pid": int(heartbeat.pid),
+            "backend": heartbeat.backend,
+            "module_path": heartbeat.module_path,
+            "module_sha256": heartbeat.module_sha256,
+            "module_fingerprint": heartbeat.module_fingerprint,
+            "stale_module": bool(heartbeat.stale_module),
+            "triggers": list(heartbeat.triggers),
+            "interval_seconds": float(heartbeat.interval_seconds),
+            "started_at": heartbeat.started_at,
+            "last_seen": heartbeat.last_seen,
+            "details": dict(heartbeat.details or {}),
+        }
+        with self._writing() as conn:
+            self._upsert(conn, s.worker_heartbeats, values, ("tenant_id", "worker_id"))
+
+    def heartbeats(
+        self, app_name: str | None = None, *, tenant_id: str = "default"
+    ) -> list[WorkerHeartbeat]:
+        t = s.worker_heartbeats
+        query = sa.select(t).where(t.c.tenant_id == tenant_id)
+        if app_name is not None:
+            query = query.where(t.c.app_name == app_name)
+        query = query.order_by(t.c.started_at.asc(), t.c.worker_id.asc())
         return [
-            JournalEntry(
-                job=r["job"],
-                action=r["action"],
-                at=r["at"],
-                user=r["user"],
-                from_state=r["from_state"],
-                to_state=r["to_state"],
-                reason=r["reason"],
-                forced=bool(r["forced"]),
-                status=r["status"],
-                id=int(r["id"]),
+            WorkerHeartbeat(
+                worker_id=r["worker_id"],
+                app_name=r["app_name"],
+                host=r["host"],
+                pid=int(r["pid"]),
+                backend=r["backend"],
+                started_at=r["started_at"],
+                last_seen=r["last_seen"],
+                tenant_id=r["tenant_id"],
+                module_path=r["module_path"],
+                module_sha256=r["module_sha256"],
+                module_fingerprint=r["module_fingerprint"],
+                stale_module=bool(r["stale_module"]),
+                triggers=tuple(str(name) for name in r["triggers"] or ()),
+                interval_seconds=float(r["interval_seconds"]),
+                details=dict(r["details"] or {}),
             )
-            for r in rows
+            for r in self._maps(query)
         ]
+
+    def remove_heartbeat(self, worker_id: str, *, tenant_id: str = "default") -> bool:
+        t = s.worker_heartbeats
+        with self._writing() as conn:
+            deleted = conn.execute(
+                sa.delete(t).where(t.c.tenant_id == tenant_id, t.c.worker_id == worker_id)
+            ).rowcount
+        return bool(deleted)
 
     # -- leader lock and lifecycle --
 
@@ -705,3 +757,18 @@ class SqlLedgerStore(LedgerStore):
 
     def __repr__(self) -> str:
         return f"SqlLedgerStore({self.display_url!r})"
+
+
+def _journal_entry(r: Mapping[Any, Any]) -> JournalEntry:
+    return JournalEntry(
+        job=r["job"],
+        action=r["action"],
+        at=r["at"],
+        user=r["user"],
+        from_state=r["from_state"],
+        to_state=r["to_state"],
+        reason=r["reason"],
+        forced=bool(r["forced"]),
+        status=r["status"],
+        id=int(r["id"]),
+    )

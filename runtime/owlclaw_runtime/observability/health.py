@@ -5,7 +5,9 @@ The shape follows the seed's ``CronHealthCheck`` (reference/owlclaw.md section 2
 ``{"status": "healthy"|"degraded"|"unhealthy", "checks": {...}}``.
 
 - unhealthy: the ledger cannot be queried, or the backend reports ``ok: false``;
-- degraded: a circuit breaker is open or half-open, or no trigger is registered;
+- degraded: a circuit breaker is open or half-open, no trigger is registered, or the app's
+  module file changed on disk since the worker imported it (a regenerate: the worker keeps
+  serving exactly what it loaded, and says "restart" here; see docs/runtime.md);
 - healthy otherwise. Paused triggers are reported but do not degrade: a person paused them.
 
 Readiness (``/readyz``) additionally needs a scheduler backend attached to the app, i.e. the
@@ -13,7 +15,8 @@ worker is actually firing.
 
 What is read from the app (duck-typed, so a partial app reports instead of crashing):
 ``app.ledger`` (a LedgerStore), ``app.tenant_id``, ``app.cron_registry.list_triggers()`` and
-``app.backend`` (the running SchedulerBackend, or None).
+``app.backend`` (the running SchedulerBackend, or None), and what ``load_app`` imported
+(``owlclaw_runtime.loader.loaded_module``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import concurrent.futures
 from collections.abc import Coroutine
 from typing import Any
 
+from owlclaw_runtime.loader import file_fingerprint, loaded_module, stale_reason
 from owlclaw_runtime.redact import redact
 
 HEALTHY = "healthy"
@@ -128,13 +132,33 @@ def _trigger_checks(app: Any, tenant: str) -> tuple[dict[str, Any], dict[str, An
     return triggers, breakers
 
 
+def _module_check(app: Any) -> dict[str, Any]:
+    """Whether the module file still holds what this worker imported (by fingerprint: a cutover
+    or step rewriting ``shadow=``/``migration_weight=`` does not count, a regenerate does)."""
+    module = loaded_module(app)
+    if module is None:
+        return {"ok": True, "loaded_from_file": False}
+    current = file_fingerprint(module.path)
+    result: dict[str, Any] = {
+        "path": str(module.path),
+        "loaded_sha256": module.sha256,
+        "disk_sha256": current[0] if current else None,
+    }
+    result["ok"] = current is not None and current[1] == module.fingerprint
+    result["stale"] = not result["ok"]
+    if not result["ok"]:
+        result["reason"] = stale_reason(module)
+    return result
+
+
 def check_health(
     app: Any,
     *,
     loop: asyncio.AbstractEventLoop | None = None,
     timeout: float = 5.0,
 ) -> dict[str, Any]:
-    """``{"status", "ready", "checks": {"ledger", "backend", "triggers", "circuit_breakers"}}``.
+    """``{"status", "ready", "reasons", "checks": {"ledger", "backend", "triggers",
+    "circuit_breakers", "module"}}``.
 
     Call it from a thread that is not running ``loop`` (the HTTP server's thread does);
     ``loop`` is the event loop the app's backend runs on, used for ``backend.health()``.
@@ -143,6 +167,7 @@ def check_health(
     ledger = _ledger_check(app, tenant)
     backend = _backend_check(app, loop, timeout)
     triggers, breakers = _trigger_checks(app, tenant) if ledger["ok"] else _no_ledger(app)
+    module = _module_check(app)
     reasons: list[str] = []
     if not ledger["ok"]:
         reasons.append("ledger unreachable")
@@ -157,6 +182,8 @@ def check_health(
             )
         if triggers["total"] == 0:
             reasons.append("no triggers registered")
+        if not module["ok"]:
+            reasons.append(module["reason"])
         if reasons:
             status = DEGRADED
     ready = status != UNHEALTHY and backend["running"]
@@ -169,6 +196,7 @@ def check_health(
             "backend": backend,
             "triggers": triggers,
             "circuit_breakers": breakers,
+            "module": module,
         },
     }
 

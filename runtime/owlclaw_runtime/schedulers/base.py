@@ -40,3 +40,9 @@ class SchedulerBackend(abc.ABC):
     @abc.abstractmethod
     async def health(self) -> dict[str, Any]:
         """``{"ok": bool, ...details}`` about the backend's connectivity."""
+
+    async def refresh_states(self) -> None:
+        """Re-read durable trigger state (pause) now instead of at the next poll: something
+        changed it under the running worker (``owlmigrate run``'s housekeeping settled an
+        interrupted cutover). The default does nothing (a backend that reads state per run)."""
+        return None

@@ -510,6 +510,12 @@ class HatchetBackend(SchedulerBackend):
         wanted = {c.event_name: c.event_name not in paused and c.enabled for c in self._configs()}
         await asyncio.to_thread(self._set_crons_enabled, wanted)
 
+    async def refresh_states(self) -> None:
+        """Apply the ledger's pauses to the engine's crons now (they are otherwise applied when
+        a worker starts); the pipeline reads the rest of the state per run."""
+        if self._started and self._run_worker:
+            await self._sync_pauses()
+
     def cron_rows(self) -> list[Any]:
         """Every cron row the engine holds for this app's tasks (``CronWorkflows`` models)."""
         names = {t.name.lower() for t in self.tasks().values()}

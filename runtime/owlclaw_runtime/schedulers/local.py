@@ -238,6 +238,12 @@ class LocalScheduler(SchedulerBackend):
             report["error"] = f"{type(self._crashed).__name__}: {self._crashed}"
         return report
 
+    async def refresh_states(self) -> None:
+        """Re-read the ledger's pauses and new triggers at the loop's next housekeeping moment
+        (not in the half second before an instant), instead of ``state_poll_seconds`` later."""
+        self._refreshed_at = None
+        self._poke()
+
     def next_fires(self) -> dict[str, datetime | None]:
         """The next instant the scheduler will fire for each armed trigger."""
         return {name: e.next_at for name, e in self._entries.items()}

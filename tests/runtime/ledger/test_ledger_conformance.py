@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from owlclaw_runtime.ledger import (
+    SCHEMA_VERSION,
     BreakerState,
     JournalEntry,
     LedgerError,
     LedgerStore,
     ManagementEvent,
     TriggerState,
+    WorkerHeartbeat,
 )
 from owlclaw_runtime.triggers.models import CronExecution, ExecutionStatus
 
@@ -47,7 +50,7 @@ def run(
 
 
 def test_a_fresh_store_is_at_the_current_schema_version(ledger_store: LedgerStore) -> None:
-    assert ledger_store.schema_version == 2
+    assert ledger_store.schema_version == SCHEMA_VERSION == 4
 
 
 def test_every_field_round_trips(ledger_store: LedgerStore) -> None:
@@ -532,3 +535,68 @@ def test_of_racing_advances_to_one_instant_exactly_one_wins(
     finally:
         for store in stores:
             store.close()
+
+
+def heartbeat(worker_id: str = "w-1", **changes: object) -> WorkerHeartbeat:
+    values: dict[str, object] = {
+        "worker_id": worker_id,
+        "app_name": "debian-web",
+        "host": "web-1",
+        "pid": 4242,
+        "backend": "local",
+        "started_at": T0,
+        "last_seen": T0 + timedelta(seconds=5),
+        "module_path": "/srv/app/owlclaw_app.py",
+        "module_sha256": "a" * 64,
+        "module_fingerprint": "b" * 64,
+        "triggers": ("backup_db", "session_gc"),
+        "interval_seconds": 5.0,
+        "details": {"recovered": ["completed interrupted cutover of backup_db"]},
+    }
+    values.update(changes)
+    return WorkerHeartbeat(**values)  # type: ignore[arg-type]
+
+
+def test_a_heartbeat_round_trips_and_is_replaced_by_the_next(ledger_store: LedgerStore) -> None:
+    first = heartbeat()
+    ledger_store.record_heartbeat(first)
+    assert ledger_store.heartbeats() == [first]
+    later = replace(first, last_seen=T0 + timedelta(seconds=10), stale_module=True, details={})
+    ledger_store.record_heartbeat(later)
+    (got,) = ledger_store.heartbeats("debian-web")
+    assert got == later
+    assert got.last_seen.utcoffset() == timedelta(0)
+    assert isinstance(got.triggers, tuple)
+
+
+def test_heartbeats_filter_by_app_and_tenant_and_are_removed_by_worker(
+    ledger_store: LedgerStore,
+) -> None:
+    a = heartbeat("w-a")
+    b = heartbeat("w-b", app_name="rhel-batch", started_at=T0 + timedelta(seconds=1))
+    c = heartbeat("w-a", tenant_id="acme", triggers=())  # the same id in another tenant
+    for h in (b, a, c):
+        ledger_store.record_heartbeat(h)
+    assert ledger_store.heartbeats() == [a, b]  # oldest start first
+    assert ledger_store.heartbeats("rhel-batch") == [b]
+    assert ledger_store.heartbeats("nope") == []
+    assert ledger_store.heartbeats(tenant_id="acme") == [c]
+    assert ledger_store.remove_heartbeat("w-a") is True
+    assert ledger_store.remove_heartbeat("w-a") is False
+    assert ledger_store.heartbeats() == [b]
+    assert ledger_store.heartbeats(tenant_id="acme") == [c]  # untouched
+
+
+def test_journal_pending_lists_only_pending_rows_oldest_first(ledger_store: LedgerStore) -> None:
+    assert ledger_store.journal_pending() == []
+    ids = [
+        ledger_store.journal_append(
+            JournalEntry(job=job, action="cutover", at=T0, user="ops", status=status)
+        )
+        for job, status in (("a", "pending"), ("b", "done"), ("c", "pending"))
+    ]
+    assert [e.id for e in ledger_store.journal_pending()] == [ids[0], ids[2]]
+    ledger_store.journal_update_status(ids[0], "done")
+    (left,) = ledger_store.journal_pending()
+    assert (left.job, left.status) == ("c", "pending")
+    assert LedgerStore.journal_pending(ledger_store) == [left]  # the base default agrees

@@ -10,7 +10,12 @@ import sqlalchemy as sa
 from owlclaw_runtime.errors import ConfigurationError
 from owlclaw_runtime.ledger import SCHEMA_VERSION, SqlLedgerStore, open_store
 from owlclaw_runtime.ledger import schema as s
-from owlclaw_runtime.ledger.migrations import MIGRATIONS, read_version, upgrade
+from owlclaw_runtime.ledger.migrations import (
+    HEARTBEATS_VERSION,
+    MIGRATIONS,
+    read_version,
+    upgrade,
+)
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -32,15 +37,20 @@ def _applied(url: str) -> list[int]:
         engine.dispose()
 
 
-def test_versions_are_consecutive_from_one() -> None:
-    assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
-    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 2
+VERSIONS = [m.version for m in MIGRATIONS]
+
+
+def test_versions_increase_from_one_and_only_version_3_is_reserved() -> None:
+    # 3 is being written on another branch (app-keyed tables); heartbeats are 4
+    assert sorted(set(VERSIONS)) == VERSIONS and VERSIONS[0] == 1
+    assert set(range(1, VERSIONS[-1] + 1)) - set(VERSIONS) <= {3}
+    assert SCHEMA_VERSION == MIGRATIONS[-1].version == HEARTBEATS_VERSION == 4
 
 
 def test_a_fresh_database_gets_every_version_once(ledger_url: str) -> None:
     open_store(ledger_url).close()
     open_store(ledger_url).close()  # reopening applies nothing again
-    assert _applied(ledger_url) == [1, 2]
+    assert _applied(ledger_url) == VERSIONS
 
 
 def test_the_migrated_database_matches_the_declared_tables(ledger_url: str) -> None:
@@ -109,7 +119,7 @@ def test_an_older_schema_is_migrated_and_its_rows_backfilled(ledger_url: str) ->
 
     store = open_store(ledger_url)
     try:
-        assert _applied(ledger_url) == [1, 2]
+        assert _applied(ledger_url) == VERSIONS
         assert store.recent_outcomes("job", 10) == [True, False, True]
         assert store.last_success_at("job") == T0 + timedelta(minutes=3, seconds=1)
         stats = store.stats("job")
@@ -132,7 +142,7 @@ def test_a_newer_schema_is_refused_naming_the_url_and_versions(ledger_url: str) 
     message = str(info.value)
     shown = sa.engine.make_url(ledger_url).render_as_string(hide_password=True)
     assert shown in message
-    assert "schema version 7, newer than version 2" in message
+    assert f"schema version 7, newer than version {SCHEMA_VERSION}" in message
     assert info.value.field == "OWLCLAW_LEDGER_URL"
     assert ":owlmigrate@" not in message  # the password is never shown
 
@@ -164,4 +174,21 @@ def test_concurrent_first_opens_apply_each_migration_once(ledger_url: str) -> No
     for t in threads:
         t.join()
     assert errors == []
-    assert _applied(ledger_url) == [1, 2]
+    assert _applied(ledger_url) == VERSIONS
+
+
+def test_a_version_2_ledger_gains_the_heartbeats_table_and_keeps_its_rows(ledger_url: str) -> None:
+    raw = _engine(ledger_url)
+    try:
+        upgrade(raw, url=ledger_url, target=2)
+        with raw.connect() as conn:
+            assert read_version(conn) == 2
+            assert not sa.inspect(conn).has_table(s.HEARTBEATS)
+    finally:
+        raw.dispose()
+    store = open_store(ledger_url)
+    try:
+        assert _applied(ledger_url) == VERSIONS
+        assert store.heartbeats() == []
+    finally:
+        store.close()
