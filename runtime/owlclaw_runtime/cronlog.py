@@ -3,11 +3,11 @@ that greps for cron's lines keeps working after cutover.
 
 What the daemons write (facility ``cron``, priority ``info``):
 
-| dialect | start | end |
-|---|---|---|
-| Debian (``log_it``, ``cron -L`` default 1) | ``CRON[jobpid]: (user) CMD (command)`` | with ``-L`` 2: ``CRON[jobpid]: (user) END (command)`` |
-| cronie (``log_it``) | ``CROND[jobpid]: (user) CMD (command)`` | ``CROND[pid]: (user) CMDEND (command)`` (1.5.6+) |
-| busybox (``log8``) | ``crond[crondpid]: USER user pid jobpid cmd command`` (``%3d`` pid) | none |
+- Debian (``log_it``; ``cron -L``, default 1): ``CRON[jobpid]: (user) CMD (command)``; with
+  ``-L`` 2 also ``CRON[jobpid]: (user) END (command)`` at the end.
+- cronie (``log_it``): ``CROND[jobpid]: (user) CMD (command)``, and (1.5.6 and later)
+  ``CROND[pid]: (user) CMDEND (command)`` at the end.
+- busybox (``log8``): ``crond[crondpid]: USER user pid jobpid cmd command`` (pid as ``%3d``).
 
 Debian ``-L`` 4 adds ``CRON[pid]: (CRON) error (grandchild #jobpid failed with exit status N)``
 and 8 logs the start from the parent as ``(user) CMD ([jobpid] command)``. Debian and cronie pass
@@ -35,7 +35,7 @@ LOG_INFO = 6
 DEFAULT_SOCKET = "/dev/log"
 # Debian cron -L bits (cron.8)
 LOG_JOBSTART, LOG_JOBEND, LOG_JOBFAILED, LOG_JOBPID = 1, 2, 4, 8
-_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 _FAMILIES = {
     "debian": "debian",
     "cronie": "cronie",
@@ -183,20 +183,22 @@ class CronSyslog:
                     sock.sendto(record, path)
             return
         # rsyslog without imuxsock datagrams: a stream socket takes NUL-terminated records
-        with contextlib.suppress(OSError):
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(1.0)
-                sock.connect(path)
-                for record in records:
-                    sock.sendall(record + b"\0")
+        with (
+            contextlib.suppress(OSError),
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock,
+        ):
+            sock.settimeout(1.0)
+            sock.connect(path)
+            for record in records:
+                sock.sendall(record + b"\0")
 
 
 __all__ = [
-    "CronSyslog",
     "LOG_JOBEND",
     "LOG_JOBFAILED",
     "LOG_JOBPID",
     "LOG_JOBSTART",
+    "CronSyslog",
     "LogLine",
     "mkprints",
     "syslog_datagram",

@@ -347,10 +347,10 @@ class SmtpTransport:
 
     def send(self, message: bytes, envelope: Envelope) -> None:
         decision = envelope.decision
-        if _family(envelope.dialect) == "cronie":
-            sender = str(decision.sender)
-        else:
-            sender = envelope.owner  # sendmail run as the owner: the envelope sender is the owner
+        # cronie passes -f SENDER; Debian's and busybox's sendmail runs as the owner, whose
+        # address is then the envelope sender
+        cronie = _family(envelope.dialect) == "cronie"
+        sender = str(decision.sender) if cronie else envelope.owner
         smtp_class = smtplib.SMTP_SSL if self.ssl else smtplib.SMTP
         try:
             with smtp_class(self.host, self.port, timeout=self.timeout) as smtp:

@@ -205,7 +205,10 @@ class _Tail:
         self.limit = max(1, limit)
         self.buf = bytearray()
         self.spool: Any = (
-            tempfile.SpooledTemporaryFile(max_size=_MAIL_SPOOL_MEMORY) if keep_all else None
+            # closed by everything(), or with the object
+            tempfile.SpooledTemporaryFile(max_size=_MAIL_SPOOL_MEMORY)  # noqa: SIM115
+            if keep_all
+            else None
         )
 
     def add(self, data: bytes) -> None:
