@@ -312,8 +312,8 @@ class LegacyCommand:
     ``user``: the crontab's user (None: the runtime's own). Switching users needs root; a
     non-root runtime may only run jobs of its own user (``ConfigurationError`` otherwise).
 
-    ``mail``: where the daemon mailed the job's output (``CronMail`` from the crontab's
-    ``MAILTO``/``MAILFROM``; None: never). The mail is sent after the run, before the result is
+    ``mail``: where the daemon mailed the job's output (``CronMail``, or a mapping of its
+    fields, from the crontab's ``MAILTO``/``MAILFROM``; None: never). The mail is sent after the run, before the result is
     returned or raised, through ``mail_transport`` (default from ``OWLCLAW_CRON_MAIL``: the
     host's sendmail). ``syslog``: log the start (and the dialect's end line) to syslog as the
     daemon does (True, or a configured ``CronSyslog``). ``hostname``: the name in the mail's
@@ -331,7 +331,7 @@ class LegacyCommand:
         timeout: float | None = None,
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
         kill_grace: float = DEFAULT_KILL_GRACE,
-        mail: CronMail | None = None,
+        mail: CronMail | Mapping[str, Any] | None = None,
         syslog: bool | CronSyslog = False,
         mail_transport: MailTransport | None = None,
         hostname: str | None = None,
@@ -349,7 +349,14 @@ class LegacyCommand:
         self.timeout = timeout
         self.output_limit = output_limit
         self.kill_grace = kill_grace
-        self.mail = mail
+        if isinstance(mail, Mapping):
+            try:
+                mail = CronMail(**mail)
+            except TypeError as exc:
+                raise ConfigurationError(
+                    f"bad mail settings {mail!r}: {exc}", field="mail"
+                ) from None
+        self.mail: CronMail | None = mail
         if isinstance(syslog, CronSyslog):
             self.syslog: CronSyslog | None = syslog
         else:

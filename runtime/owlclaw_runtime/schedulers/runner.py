@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from owlclaw_runtime.sdnotify import ServiceNotifier
+
 
 @dataclass
 class RunSummary:
@@ -60,8 +62,10 @@ async def serve_app(
     began = time.monotonic()
     handle = None
     instance = None
+    service = ServiceNotifier()  # systemd Type=notify: READY, WATCHDOG, STOPPING (or nothing)
     try:
         instance = await app.start(backend)
+        service.ready(instance.health)
         if http_port is not None:
             from owlclaw_runtime.observability.http import serve
 
@@ -85,6 +89,7 @@ async def serve_app(
             notify("stopping", {"reason": reason[0]})
         health = await instance.health()
     finally:
+        await service.stopping()
         for sig in installed:
             loop.remove_signal_handler(sig)
         if handle is not None:
