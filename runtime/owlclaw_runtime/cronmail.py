@@ -335,11 +335,41 @@ class SmtpTransport:
         self.domain = domain
         self.timeout = timeout
 
+    def _domain(self) -> str:
+        if self.domain:
+            return self.domain
+        try:  # what a Debian MTA qualifies local names with
+            with open("/etc/mailname", encoding="utf-8") as fh:
+                name = fh.read().strip()
+        except OSError:
+            name = ""
+        return name or socket.getfqdn()
+
     def _qualify(self, address: str) -> str:
         address = address.strip()
         if "@" in address or not address:
             return address
-        return f"{address}@{self.domain or socket.getfqdn()}"
+        return f"{address}@{self._domain()}"
+
+    def qualify_headers(self, message: bytes) -> bytes:
+        """Qualify bare names in ``From:`` and ``To:`` as a local MTA does for mail handed to
+        its sendmail (an SMTP server refuses them: "header syntax")."""
+        head, sep, body = message.partition(b"\n\n")
+        lines = head.decode("utf-8", "surrogateescape").split("\n")
+        for index, line in enumerate(lines):
+            name, colon, value = line.partition(":")
+            if not colon or name.lower() not in ("from", "to"):
+                continue
+            if "<" in value:
+                value = re.sub(r"<([^<>@\s]+)>", lambda m: f"<{self._qualify(m.group(1))}>", value)
+            elif name.lower() == "from":
+                value = re.sub(
+                    r"^(\s*)([^\s@(]+)", lambda m: m.group(1) + self._qualify(m.group(2)), value
+                )
+            else:
+                value = re.sub(r"[^,\s]+", lambda m: self._qualify(m.group(0)), value)
+            lines[index] = f"{name}:{value}"
+        return "\n".join(lines).encode("utf-8", "surrogateescape") + sep + body
 
     def recipients(self, envelope: Envelope) -> list[str]:
         to = envelope.decision.recipient or ""
@@ -359,7 +389,7 @@ class SmtpTransport:
                 if self.username and self.password is not None:
                     smtp.login(self.username, self.password)
                 # SMTP wants CRLF line ends; the daemons write LF to sendmail, which converts.
-                wire = re.sub(rb"\r?\n", b"\r\n", message)
+                wire = re.sub(rb"\r?\n", b"\r\n", self.qualify_headers(message))
                 smtp.sendmail(self._qualify(sender), self.recipients(envelope), wire)
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryFailed(f"SMTP {self.host}:{self.port}: {exc}") from exc

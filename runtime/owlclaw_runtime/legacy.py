@@ -313,11 +313,11 @@ class LegacyCommand:
     non-root runtime may only run jobs of its own user (``ConfigurationError`` otherwise).
 
     ``mail``: where the daemon mailed the job's output (``CronMail``, or a mapping of its
-    fields, from the crontab's ``MAILTO``/``MAILFROM``; None: never). The mail is sent after the run, before the result is
-    returned or raised, through ``mail_transport`` (default from ``OWLCLAW_CRON_MAIL``: the
-    host's sendmail). ``syslog``: log the start (and the dialect's end line) to syslog as the
-    daemon does (True, or a configured ``CronSyslog``). ``hostname``: the name in the mail's
-    subject (default ``gethostname()``).
+    fields, from the crontab's ``MAILTO``/``MAILFROM``; None: never). The mail is sent after
+    the run, before the result is returned or raised, through ``mail_transport`` (default
+    from ``OWLCLAW_CRON_MAIL``: the host's sendmail). ``syslog``: log the start (and the
+    dialect's end line) to syslog as the daemon does (True, or a configured ``CronSyslog``).
+    ``hostname``: the name in the mail's subject (default ``gethostname()``).
     """
 
     def __init__(
