@@ -36,6 +36,9 @@ def notify(state: str, *, env: Mapping[str, str] | None = None) -> bool:
         return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            # Never block the event loop: a manager that does not read (a full queue) loses
+            # the message, which for a watchdog ping means what it should.
+            sock.setblocking(False)
             sock.sendto(state.encode("utf-8"), address)
     except OSError:
         return False

@@ -239,7 +239,9 @@ def test_smtp_qualifies_bare_names_in_from_and_to() -> None:
     out = smtp.qualify_headers(
         b"From: root (Cron Daemon)\nTo: alice,bob@x\nSubject: To: me\n\nFrom: body\n"
     )
-    assert out == b"From: root@vm (Cron Daemon)\nTo: alice@vm,bob@x\nSubject: To: me\n\nFrom: body\n"
+    assert (
+        out == b"From: root@vm (Cron Daemon)\nTo: alice@vm,bob@x\nSubject: To: me\n\nFrom: body\n"
+    )
     assert smtp.qualify_headers(b'From: "(Cron Daemon)" <al>\n\n') == (
         b'From: "(Cron Daemon)" <al@vm>\n\n'
     )
