@@ -476,3 +476,42 @@ def test_an_unreachable_smtp_server_is_a_delivery_failure() -> None:
     envelope = Envelope("debian", MailDecision("ops", "root (Cron Daemon)"), "root")
     with pytest.raises(DeliveryFailed, match=f"SMTP 127.0.0.1:{port}"):
         SmtpTransport("127.0.0.1", port, timeout=2).send(b"Subject: x\n\nbody\n", envelope)
+
+
+_env_names = st.from_regex(r"[A-Z_][A-Z0-9_]{0,8}", fullmatch=True)
+_env_values = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=20)
+
+
+@given(
+    env=st.dictionaries(_env_names, _env_values, max_size=6),
+    output=st.binary(min_size=1, max_size=200).filter(lambda b: b"\r" not in b),
+    dialect=st.sampled_from(["debian", "cronie"]),
+)
+def test_a_message_parses_back_to_its_environment_and_output(
+    env: dict[str, str], output: bytes, dialect: str
+) -> None:
+    env.pop("CONTENT_TYPE", None)
+    env.pop("CONTENT_TRANSFER_ENCODING", None)
+    mail = CronMail()
+    message = build_message(
+        dialect=dialect,
+        mail=mail,
+        decision=decide(mail, dialect, "alice", daemon_env={}),
+        owner="alice",
+        command="job",
+        cron_env=env,
+        output=output,
+        hostname="h",
+    )
+    head, body = message.split(b"\n\n", 1)
+    assert body == output
+    cron_env = [line for line in head.decode().split("\n") if line.startswith("X-Cron-Env: ")]
+    assert cron_env == [f"X-Cron-Env: <{k}={v}>" for k, v in env.items()]
+    assert compare_cron_mail(message, message) == []
+
+
+def test_bad_mail_settings_are_a_configuration_error() -> None:
+    from owlclaw_runtime.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="bad mail settings"):
+        LegacyCommand("true", mail={"recipient": "ops"})
