@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "run": "run",
     "trigger": "trigger",
     "report": "report",
+    "service": "service",
 }
 
 

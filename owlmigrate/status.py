@@ -110,7 +110,11 @@ def add_migration_stages(app: OwlClawApp, data: dict[str, Any]) -> None:
         return
     from owlmigrate.migration import AppDir, stages_from
 
-    stages = stages_from(AppDir.load(app.app_dir), app.ledger, tenant_id=app.tenant_id)
+    app_dir = AppDir.load(app.app_dir)
+    stages = stages_from(app_dir, app.ledger, tenant_id=app.tenant_id)
+    jobs = app_dir.jobs
     for trigger in data["triggers"]:
         if trigger["event_name"] in stages:
             trigger["migration"] = stages[trigger["event_name"]]
+        if "mail" in jobs.get(trigger["event_name"], {}):  # where the legacy job's mail goes
+            trigger["mail"] = jobs[trigger["event_name"]]["mail"]

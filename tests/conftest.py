@@ -20,6 +20,12 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Generated apps mail job output and log to syslog as cron does; the tests of other features run
+# such jobs as root, so by default nothing reaches the host's mailboxes or syslog. The tests of
+# the mail and syslog themselves set both explicitly (tests/runtime/test_cron_mail.py).
+os.environ.setdefault("OWLCLAW_CRON_MAIL", "off")
+os.environ.setdefault("OWLCLAW_SYSLOG_SOCKET", "/nonexistent/owlmigrate-tests/dev-log")
 EXAMPLES = REPO / "examples" / "legacy_crontabs"
 
 

@@ -83,6 +83,7 @@ class Trigger:
     comment: Code
     job: Mapping[str, Any]
     covers: list[str] = field(default_factory=list)
+    mail: Any = None  # the CronMail passed to LegacyCommand
 
 
 @dataclass(frozen=True)
@@ -342,9 +343,10 @@ def _trigger(job: JobView, weight: float, shadow: bool, names: set[str]) -> Trig
     env = real.env if real is not None else job.get("env", {}) or {}
     stdin = real.stdin if real is not None else job.raw.get("stdin")
     run_command = real.command if real is not None else command
+    env_text = {str(k): str(v) for k, v in dict(env).items()}
     legacy_args: list[tuple[str, Any]] = [
         ("stdin", stdin),
-        ("env", {str(k): str(v) for k, v in dict(env).items()}),
+        ("env", env_text),
         ("user", job.raw.get("user")),
         ("dialect", dialect),
         ("timeout", None),
@@ -352,6 +354,8 @@ def _trigger(job: JobView, weight: float, shadow: bool, names: set[str]) -> Trig
     expression = str(job.get("schedule", ""))
     cron = [Code(py_literal(expression, 4))] + [py_kwarg(k, v) for k, v in cron_args]
     legacy = [Code(py_literal(run_command, 4))] + [py_kwarg(k, v) for k, v in legacy_args]
+    mail = job_mail(env_text, job.get("flags", []) or [])
+    legacy += [mail_kwarg(mail), py_kwarg("syslog", True)]
     source = job.raw.get("source")
     line = job.raw.get("line")
     where = f"{source}:{line}" if source is not None else job.id
@@ -373,7 +377,30 @@ def _trigger(job: JobView, weight: float, shadow: bool, names: set[str]) -> Trig
         comment=py_comment(f"{where}: {expression}"),
         job=job.raw,
         covers=list(job.raw.get("_covers") or []),
+        mail=mail,
     )
+
+
+def job_mail(env: Mapping[str, str], flags: list[str]) -> Any:
+    """The ``CronMail`` of a job: its crontab's ``MAILTO``/``MAILFROM`` (the last assignment
+    before the line, as the daemon keeps it) and cronie's ``-n``. Whether and to whom a run is
+    mailed is then decided as the dialect's daemon decides (``owlclaw_runtime.cronmail``)."""
+    from owlclaw_runtime.cronmail import CronMail
+
+    return CronMail(
+        to=env.get("MAILTO"),
+        sender=env.get("MAILFROM"),
+        on_failure_only="mail_on_failure_only" in flags,
+    )
+
+
+def mail_kwarg(mail: Any) -> Code:
+    """``mail={"to": ..., "sender": ...}``: a literal, like every generated argument (the
+    runtime turns the mapping into a ``CronMail``)."""
+    value: dict[str, Any] = {"to": mail.to, "sender": mail.sender}
+    if mail.on_failure_only:
+        value["on_failure_only"] = True
+    return py_kwarg("mail", value)
 
 
 def _runner_key(job: JobView) -> tuple[str, int] | None:
@@ -575,6 +602,7 @@ def render(
                 "function": t.func,
                 "user": t.job.get("user"),
                 "covers": t.covers,
+                "mail": _mail_view(t),
                 # the job as planned (redacted text), so a rescan after cutover keeps it
                 "plan_job": {
                     **{k: v for k, v in t.job.items() if not str(k).startswith("_")},
@@ -593,6 +621,14 @@ def render(
     }
     files[MANIFEST_NAME] = (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode("utf-8")
     return Rendering(files=files, triggers=triggers, not_migrated=not_migrated, manifest=manifest)
+
+
+def _mail_view(trigger: Trigger) -> dict[str, Any]:
+    from owlclaw_runtime.cronmail import describe
+
+    dialect = str(trigger.job.get("dialect") or "debian")
+    owner = trigger.job.get("user") or "root"
+    return describe(trigger.mail, dialect, str(owner))
 
 
 def _fingerprint(trigger: Trigger) -> str:

@@ -55,6 +55,12 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"
 
 
+def _mail_text(mail: dict[str, Any]) -> str:
+    if not mail.get("to"):
+        return f"none ({mail.get('reason') or 'never'})"
+    return f"to {mail['to']} from {mail.get('from')}, {mail.get('when')}"
+
+
 def render_text(data: dict[str, Any]) -> str:
     """Human view of :func:`owlmigrate.status.build_status`."""
     lines: list[str] = []
@@ -68,6 +74,8 @@ def render_text(data: dict[str, Any]) -> str:
         )
         nxt = t["next_runs"][0] if t["next_runs"] else "never"
         lines.append(f"  next: {nxt}")
+        if t.get("mail"):
+            lines.append(f"  mail: {_mail_text(t['mail'])}")
         for run in t["last_runs"]:
             duration = run["duration_seconds"]
             took = "" if duration is None else f" {duration:.2f}s"

@@ -18,6 +18,7 @@ _LAZY: dict[str, str] = {
     "AgentRuntime": "owlclaw_runtime.agent.base",
     "CircuitBreaker": "owlclaw_runtime.breaker",
     "CronGovernance": "owlclaw_runtime.governance",
+    "CronMail": "owlclaw_runtime.cronmail",
     "CronTriggerRegistry": "owlclaw_runtime.triggers.registry",
     "FocusManager": "owlclaw_runtime.agent.focus",
     "LegacyCommand": "owlclaw_runtime.legacy",

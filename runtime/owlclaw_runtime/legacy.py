@@ -15,7 +15,10 @@ What cron does for a job (cronie ``do_command.c``/``security.c``, Debian's Vixie
 - the text after the first unescaped ``%`` (already split by the crontab parser) is written to
   the job's stdin, which is then closed; with no ``%`` the job sees an empty stdin;
 - stdout and stderr go to one pipe (the mail cron would send); here its last ``output_limit``
-  bytes are kept, redacted.
+  bytes are kept, redacted, for the ledger;
+- the daemon logs the start to syslog and mails non-empty output (``syslog=`` and ``mail=``,
+  see ``owlclaw_runtime.cronlog`` and ``owlclaw_runtime.cronmail``): the whole raw output, as
+  the daemon mails it, not the redacted tail.
 
 Beyond cron: a timeout. The job runs in a new session (its own process group), and on timeout
 or cancellation the whole group gets SIGTERM, then SIGKILL after a grace period, so a shell's
@@ -26,12 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import pwd
 import selectors
 import signal
 import stat
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -39,14 +44,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from owlclaw_runtime.cronlog import CronSyslog
+from owlclaw_runtime.cronmail import (
+    CronMail,
+    DeliveryFailed,
+    Envelope,
+    MailTransport,
+    build_message,
+    decide,
+    transport_from_env,
+)
 from owlclaw_runtime.errors import ConfigurationError, OwlClawError
 from owlclaw_runtime.redact import redact
 
 DEFAULT_OUTPUT_LIMIT = 65536
 DEFAULT_KILL_GRACE = 5.0
+# Output kept for the mail is spooled to a temporary file past this size, as cron's tmpfile.
+_MAIL_SPOOL_MEMORY = 1 << 20
 # After the shell exits, output still in the pipe is read; a background grandchild that keeps
 # the pipe open is not waited for longer than this.
 _DRAIN_SECONDS = 0.2
+_log = logging.getLogger("owlclaw.legacy")
 _BUSYBOX_SPOOL = "/var/spool/cron"
 _DIALECTS = {
     "debian": "debian",
@@ -180,17 +198,36 @@ def _can_enter(path: Path, uid: int, gids: set[int]) -> bool:
 
 class _Tail:
     """The last ``limit`` bytes of the merged output; twice that is kept until the end so a
-    secret straddling the cut is still recognised by ``redact``."""
+    secret straddling the cut is still recognised by ``redact``. With ``keep_all`` every byte
+    is also spooled (the mail cron sends holds the whole output)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, *, keep_all: bool = False) -> None:
         self.limit = max(1, limit)
         self.buf = bytearray()
+        self.spool: Any = (
+            # closed by everything(), or with the object
+            tempfile.SpooledTemporaryFile(max_size=_MAIL_SPOOL_MEMORY)  # noqa: SIM115
+            if keep_all
+            else None
+        )
 
     def add(self, data: bytes) -> None:
+        if self.spool is not None:
+            self.spool.write(data)
         self.buf += data
         excess = len(self.buf) - 2 * self.limit
         if excess > 0:
             del self.buf[:excess]
+
+    def everything(self) -> bytes:
+        """The whole output (``keep_all``), and the spool is closed."""
+        if self.spool is None:
+            return b""
+        self.spool.seek(0)
+        data = self.spool.read()
+        self.spool.close()
+        self.spool = None
+        return data
 
     def text(self) -> str:
         decoded = bytes(self.buf).decode("utf-8", errors="replace")
@@ -274,6 +311,13 @@ class LegacyCommand:
 
     ``user``: the crontab's user (None: the runtime's own). Switching users needs root; a
     non-root runtime may only run jobs of its own user (``ConfigurationError`` otherwise).
+
+    ``mail``: where the daemon mailed the job's output (``CronMail``, or a mapping of its
+    fields, from the crontab's ``MAILTO``/``MAILFROM``; None: never). The mail is sent after
+    the run, before the result is returned or raised, through ``mail_transport`` (default
+    from ``OWLCLAW_CRON_MAIL``: the host's sendmail). ``syslog``: log the start (and the
+    dialect's end line) to syslog as the daemon does (True, or a configured ``CronSyslog``).
+    ``hostname``: the name in the mail's subject (default ``gethostname()``).
     """
 
     def __init__(
@@ -287,6 +331,10 @@ class LegacyCommand:
         timeout: float | None = None,
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
         kill_grace: float = DEFAULT_KILL_GRACE,
+        mail: CronMail | Mapping[str, Any] | None = None,
+        syslog: bool | CronSyslog = False,
+        mail_transport: MailTransport | None = None,
+        hostname: str | None = None,
     ) -> None:
         if not command.strip():
             raise ConfigurationError("a legacy command must not be empty", field="command")
@@ -301,6 +349,21 @@ class LegacyCommand:
         self.timeout = timeout
         self.output_limit = output_limit
         self.kill_grace = kill_grace
+        if isinstance(mail, Mapping):
+            try:
+                mail = CronMail(**mail)
+            except TypeError as exc:
+                raise ConfigurationError(
+                    f"bad mail settings {mail!r}: {exc}", field="mail"
+                ) from None
+        self.mail: CronMail | None = mail
+        if isinstance(syslog, CronSyslog):
+            self.syslog: CronSyslog | None = syslog
+        else:
+            self.syslog = CronSyslog(dialect) if syslog else None
+        self.mail_transport = mail_transport
+        self.hostname = hostname
+        self.last_mail_error: str | None = None  # the last refused delivery (None: none)
 
     def __repr__(self) -> str:
         return (
@@ -382,6 +445,58 @@ class LegacyCommand:
             raise LegacyJobFailed(result, self.command)
         return result
 
+    # -- what the daemon does around a run: syslog and mail ----------------------------------
+
+    def _log_start(self, env: Mapping[str, str], pid: int) -> None:
+        if self.syslog is not None:
+            self.syslog.job_started(env["LOGNAME"], pid, self.command)
+
+    def _report(
+        self,
+        result: LegacyResult,
+        output: bytes,
+        options: Mapping[str, Any],
+        env: Mapping[str, str],
+    ) -> None:
+        """After a run: the daemon's end line, then its mail (never raises: a refused mail is
+        logged, as cron logs it, and kept in ``last_mail_error``)."""
+        owner = env["LOGNAME"]
+        if self.syslog is not None and result.pid:
+            self.syslog.job_finished(
+                owner, result.pid, self.command, result.exit_code, result.signal
+            )
+        self.last_mail_error = None
+        if self.mail is None or not output:
+            return
+        if self.mail.on_failure_only and result.succeeded:
+            return  # cronie "-n": the mail is aborted when the job exits 0
+        decision = decide(self.mail, self.dialect, owner)
+        if not decision.mails:
+            return
+        message = build_message(
+            dialect=self.dialect,
+            mail=self.mail,
+            decision=decision,
+            owner=owner,
+            command=self.command,
+            cron_env=env,
+            output=output,
+            failed=not result.succeeded,
+            hostname=self.hostname,
+        )
+        spawn = {k: options[k] for k in ("user", "group", "extra_groups") if k in options}
+        spawn["env"] = dict(env)
+        spawn["cwd"] = options.get("cwd") or "/"
+        try:
+            transport = self.mail_transport or transport_from_env()
+            if transport is not None:
+                transport.send(message, Envelope(self.dialect, decision, owner, spawn))
+        except (DeliveryFailed, ValueError) as exc:
+            self.last_mail_error = str(exc)
+            if self.syslog is not None:
+                self.syslog.mail_failed(owner, str(exc))
+            _log.warning("legacy job mail not delivered: %s", exc)
+
     @staticmethod
     def _killpg(pid: int, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -392,17 +507,22 @@ class LegacyCommand:
     def run(self, timeout: float | None = None) -> LegacyResult:
         """Run the command and wait; raises ``LegacyJobFailed`` unless it exits 0 in time."""
         limit = timeout if timeout is not None else self.timeout
-        options, _env, chdir_error = self._spawn_options()
+        options, env, chdir_error = self._spawn_options()
         started = time.monotonic()
         if chdir_error is not None:
-            return self._finish(LegacyResult(1, False, 0.0, chdir_error, 0))
+            failed = LegacyResult(1, False, 0.0, chdir_error, 0)
+            self._report(failed, chdir_error.encode(), options, env)
+            return self._finish(failed)
         try:
             proc = subprocess.Popen(
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **options
             )
         except OSError as exc:
-            return self._finish(_exec_failed(options["executable"], exc, started))
-        tail = _Tail(self.output_limit)
+            failed = _exec_failed(options["executable"], exc, started)
+            self._report(failed, failed.output_tail.encode(), options, env)
+            return self._finish(failed)
+        self._log_start(env, proc.pid)
+        tail = _Tail(self.output_limit, keep_all=self.mail is not None)
         timed_out = False
         try:
             timed_out = self._pump(proc, tail, started, limit)
@@ -413,7 +533,9 @@ class LegacyCommand:
                 if stream is not None:
                     with contextlib.suppress(OSError):
                         stream.close()
-        return self._finish(_result(proc.returncode, timed_out, started, tail, proc.pid, limit))
+        result = _result(proc.returncode, timed_out, started, tail, proc.pid, limit)
+        self._report(result, tail.everything(), options, env)
+        return self._finish(result)
 
     def _pump(
         self, proc: subprocess.Popen[bytes], tail: _Tail, started: float, limit: float | None
@@ -491,10 +613,12 @@ class LegacyCommand:
         """``run`` for the event loop: an asyncio subprocess; cancelling the awaiting task kills
         the job's whole process group."""
         limit = timeout if timeout is not None else self.timeout
-        options, _env, chdir_error = self._spawn_options()
+        options, env, chdir_error = self._spawn_options()
         started = time.monotonic()
         if chdir_error is not None:
-            return self._finish(LegacyResult(1, False, 0.0, chdir_error, 0))
+            failed = LegacyResult(1, False, 0.0, chdir_error, 0)
+            await asyncio.to_thread(self._report, failed, chdir_error.encode(), options, env)
+            return self._finish(failed)
         args = options.pop("args")
         spawn = asyncio.ensure_future(
             asyncio.create_subprocess_exec(
@@ -510,7 +634,9 @@ class LegacyCommand:
             # for pipes that a grandchild may hold open forever.
             proc = await asyncio.shield(spawn)
         except OSError as exc:
-            return self._finish(_exec_failed(options["executable"], exc, started))
+            failed = _exec_failed(options["executable"], exc, started)
+            await asyncio.to_thread(self._report, failed, failed.output_tail.encode(), options, env)
+            return self._finish(failed)
         except asyncio.CancelledError:
             try:
                 late = await spawn
@@ -520,7 +646,8 @@ class LegacyCommand:
                 await self._terminate_async(late)
                 _close_transport(late)
             raise
-        tail = _Tail(self.output_limit)
+        self._log_start(env, proc.pid)
+        tail = _Tail(self.output_limit, keep_all=self.mail is not None)
         reader = asyncio.ensure_future(self._read(proc, tail))
         writer = asyncio.ensure_future(self._write(proc))
         timed_out = False
@@ -545,7 +672,9 @@ class LegacyCommand:
                 _drain_in_background(pipe)
             _close_transport(proc)
         assert proc.returncode is not None
-        return self._finish(_result(proc.returncode, timed_out, started, tail, proc.pid, limit))
+        result = _result(proc.returncode, timed_out, started, tail, proc.pid, limit)
+        await asyncio.to_thread(self._report, result, tail.everything(), options, env)
+        return self._finish(result)
 
     @staticmethod
     async def _read(proc: asyncio.subprocess.Process, tail: _Tail) -> None:

@@ -124,6 +124,10 @@ def test_a_trigger_carries_the_legacy_expression_and_its_exact_settings() -> Non
                 "user": "root",
                 "dialect": "debian",
                 "timeout": None,
+                # MAILTO="" as the crontab says (the runtime then mails nothing); the start
+                # is logged to syslog as cron logs it
+                "mail": {"to": "", "sender": None},
+                "syslog": True,
             },
         )
     ]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from owlclaw_runtime.schedulers.housekeeping import DEFAULT_INTERVAL_SECONDS, Hook, Housekeeper
+from owlclaw_runtime.sdnotify import ServiceNotifier
 
 
 @dataclass
@@ -85,12 +86,14 @@ async def serve_app(
         heartbeat=heartbeat_seconds is not None,
         worker_id=worker_id,
     )
+    service = ServiceNotifier()  # systemd Type=notify: READY, WATCHDOG, STOPPING (or nothing)
     try:
         settled = await keeper.settle()
         if settled and notify is not None:
             notify("settled", {"notes": settled})
         instance = await app.start(backend)
         await keeper.start(instance)
+        service.ready(instance.health)
         if http_port is not None:
             from owlclaw_runtime.observability.http import serve
 
@@ -115,6 +118,7 @@ async def serve_app(
             notify("stopping", {"reason": reason[0]})
         health = await instance.health()
     finally:
+        await service.stopping()
         for sig in installed:
             loop.remove_signal_handler(sig)
         # The heartbeat goes first: from here on this worker serves no further instant.
