@@ -39,6 +39,18 @@ sed -n '/^# var\/spool\/cron\/crontabs\/www-data:30/,/^    await/p' "$WORK/app/o
 step verify --app "$WORK/app" --years 2
 "$OWLMIGRATE" verify --app "$WORK/app" --years 2 | tail -n 1
 
+step run --app "$WORK/app" "(the worker, in the background: cutover waits for its heartbeat)"
+"$OWLMIGRATE" run --app "$WORK/app" --max-runtime 600 --heartbeat-seconds 1 \
+    >"$WORK/worker.log" 2>&1 &
+WORKER=$!
+trap 'kill "$WORKER" 2>/dev/null; wait "$WORKER" 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 60); do
+    "$OWLMIGRATE" status --app "$WORK/app" --json 2>/dev/null |
+        python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("workers") else 1)' && break
+    sleep 0.5
+done
+grep -m1 "owlmigrate: running" "$WORK/worker.log" || true
+
 step cutover --all --app "$WORK/app"
 "$OWLMIGRATE" cutover --all --app "$WORK/app" | tail -n 3
 echo "--- the legacy lines are commented, every other byte is untouched:"

@@ -26,6 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 # the mail and syslog themselves set both explicitly (tests/runtime/test_cron_mail.py).
 os.environ.setdefault("OWLCLAW_CRON_MAIL", "off")
 os.environ.setdefault("OWLCLAW_SYSLOG_SOCKET", "/nonexistent/owlmigrate-tests/dev-log")
+# Copied host trees have no worker: cutover's worker handshake is off unless a test turns it on
+# (tests/workflow/test_handshake.py, tests/live, whose commands run without OWLMIGRATE_*).
+os.environ.setdefault("OWLMIGRATE_WORKER_CHECK", "off")
 EXAMPLES = REPO / "examples" / "legacy_crontabs"
 
 

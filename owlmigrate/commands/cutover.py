@@ -19,6 +19,12 @@ from owlmigrate.commands._workflow import (
 @app_option
 @click.option("--dry-run", is_flag=True, help="Print the crontab and module diffs; change nothing.")
 @click.option("--reason", help="Recorded in the journal.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Cut over even when no running worker serves the triggers from the current module "
+    "(their runs are lost until one does); recorded as forced in the journal.",
+)
 @json_option
 @reports_errors
 def command(
@@ -27,6 +33,7 @@ def command(
     app_dir: str,
     dry_run: bool,
     reason: str | None,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Cut JOB ... (or --all) over from the legacy crontab to its trigger.
@@ -35,7 +42,8 @@ def command(
     written atomically, backed up; refused when the file changed since the scan), flips the
     trigger from shadow to live in the module and in the ledger (running workers switch without
     a restart), and journals it. The switch happens well inside a minute, so each instant has
-    exactly one owner (set OWLMIGRATE_SWITCH_WINDOW=off to skip that wait).
+    exactly one owner (set OWLMIGRATE_SWITCH_WINDOW=off to skip that wait). Refused unless a
+    running worker (`owlmigrate run --app DIR`) serves the triggers from the module on disk.
 
     \b
     Example:
@@ -44,7 +52,7 @@ def command(
     """
     from owlmigrate.migration import cutover
 
-    result = cutover(app_dir, jobs, all_jobs=all_jobs, dry_run=dry_run, reason=reason)
+    result = cutover(app_dir, jobs, all_jobs=all_jobs, dry_run=dry_run, reason=reason, force=force)
     echo_notes(result.recovered)
     echo_notes([f"warning: {w}" for w in result.warnings])
     if as_json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from owlmigrate.migration._base import (
     switch_window,
 )
 from owlmigrate.migration.crontabs import CrontabText, locked, read_crontab
+from owlmigrate.migration.handshake import refusals
 from owlmigrate.migration.packages import package_warning
 from owlmigrate.rewrite.codemods import (
     set_cron_keywords,
@@ -42,6 +44,10 @@ from owlmigrate.rewrite.crontab_edit import (
 
 # ---------------------------------------------------------------------------------------------
 # cutover
+
+#: ``off`` skips the worker handshake for every cutover (copied host trees that no worker
+#: serves, tests); ``--force`` does it for one command
+WORKER_CHECK_ENV = "OWLMIGRATE_WORKER_CHECK"
 
 
 @dataclass
@@ -148,6 +154,7 @@ def cutover(
     tenant_id: str = "default",
     wait: bool = True,
     reason: str | None = None,
+    force: bool = False,
 ) -> CutoverResult:
     """Disable the jobs' legacy lines and make their triggers live, in one journaled operation.
 
@@ -198,13 +205,50 @@ def cutover(
             return result
         if not planned:
             return result
+        chosen = [n for edit in planned.values() for n in edit.chosen]
+        forced = _handshake(app, store, chosen, tenant_id, force, result)
         with locked(planned):
             result.waited_seconds = switch_window() if wait else 0.0
+            # Again after the wait: the worker must still be there when the line goes.
+            forced = _handshake(app, store, chosen, tenant_id, force, result) or forced
             # Read again under the files' locks: another app directory may have cut over a
             # job of the same crontab while this one waited; its markers are kept.
             planned = _plan_files(app, store, todo, by_file)
-            _switch(app, store, planned, new_module, shadow_literals, tenant_id, reason, result)
+            _switch(
+                app, store, planned, new_module, shadow_literals, tenant_id, reason, result, forced
+            )
         return result
+
+
+def _handshake(
+    app: AppDir,
+    store: LedgerStore,
+    names: list[str],
+    tenant_id: str,
+    force: bool,
+    result: CutoverResult,
+) -> bool:
+    """Refuse the cutover unless a running worker will fire the triggers (docs/workflow.md,
+    "The handshake"); with ``force`` go on and say what that risks. Returns whether forced."""
+    if os.environ.get(WORKER_CHECK_ENV, "").lower() in ("0", "off", "no", "false"):
+        return False
+    refused = refusals(app, store, names, tenant_id=tenant_id)
+    if not refused:
+        return False
+    reasons = "; ".join(f"{name}: {why}" for name, why in refused.items())
+    if not force:
+        raise FindingError(
+            "no running worker would fire the trigger(s), so their runs would be lost once "
+            f"the crontab lines are disabled: {reasons} (--force cuts over anyway)",
+            path=app.path,
+        )
+    warning = (
+        f"forced past the worker handshake ({reasons}): until a worker serves these "
+        "triggers their runs are lost"
+    )
+    if warning not in result.warnings:
+        result.warnings.append(warning)
+    return True
 
 
 def _switch(
@@ -216,6 +260,7 @@ def _switch(
     tenant_id: str,
     reason: str | None,
     result: CutoverResult,
+    forced: bool = False,
 ) -> None:
     """Journal, then crontab, ledger override and module, in that order (docs/workflow.md, "One
     owner at every instant"): until the ledger override is saved the job is disabled on both
@@ -251,6 +296,7 @@ def _switch(
                         "backup_sha256": sha256_bytes(edit.text.data),
                     },
                     reason=reason,
+                    forced=forced,
                 )
             )
     crash_point("cutover.journaled")

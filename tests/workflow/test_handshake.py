@@ -249,3 +249,39 @@ def test_status_text_lists_workers_and_pending_switches(world: tuple[AppDir, Led
     store.remove_heartbeat("w1")
     data["workers"] = workers("testhost", app.module_path, store, now=NOW)
     assert "workers: none running (start one: owlmigrate run --app DIR)" in render_text(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# cutover obeys the handshake
+
+
+def test_cutover_without_a_worker_is_refused_and_changes_nothing(
+    world: tuple[AppDir, LedgerStore], ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from owlmigrate.errors import FindingError
+
+    app, store = world
+    monkeypatch.delenv("OWLMIGRATE_WORKER_CHECK")
+    crontab = app.crontab_path(JOBS[0])
+    before = (crontab.read_bytes(), app.read_module())
+    with pytest.raises(FindingError, match=r"no running worker would fire.*--force"):
+        m.cutover(app.path, [JOBS[0]], ledger_url=ledger_url)
+    assert (crontab.read_bytes(), app.read_module()) == before
+    assert [e.action for e in store.journal(JOBS[0])] == ["generate"]
+    # a live worker on the current module lets it through (its heartbeat is "now")
+    store.record_heartbeat(beat(app, last_seen=datetime.now(UTC)))
+    assert m.cutover(app.path, [JOBS[0]], ledger_url=ledger_url).jobs == {JOBS[0]: "cut over"}
+
+
+def test_a_forced_cutover_says_what_it_risks_and_is_journaled_as_forced(
+    world: tuple[AppDir, LedgerStore], ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, store = world
+    monkeypatch.delenv("OWLMIGRATE_WORKER_CHECK")
+    result = m.cutover(app.path, [JOBS[1]], ledger_url=ledger_url, force=True)
+    assert result.jobs == {JOBS[1]: "cut over"}
+    assert any("their runs are lost" in w for w in result.warnings)
+    assert [(e.action, e.forced) for e in store.journal(JOBS[1])] == [
+        ("generate", False),
+        ("cutover", True),
+    ]
