@@ -1009,6 +1009,16 @@ def legacy_line(plan: Plan, job: Job, root: str | Path | None = None) -> LegacyL
     if job.line is None:
         return LegacyLine(job.command, job.stdin, dict(job.env), job.user)
     src = next((s for s in plan.sources if s.path == job.source), None)
+    marked = job.span
+    if job.migration is not None:
+        # cut over: the line is the marked one minus our prefix (checked against its hash)
+        if job.span is None or not data[job.span[0] : job.span[1]].startswith(MARKER_LEAD):
+            raise PlanError("the cut-over job's line has no marker", path=path, line=job.line)
+        freed = without(data[job.span[0] : job.span[1]], [job.migration.marker])
+        if hashlib.sha256(freed).hexdigest() != job.migration.line_sha256:
+            raise PlanError("the cut-over job's line was edited", path=path, line=job.line)
+        data = without(data, [job.migration.marker])
+        marked = None
     if job.dialect == "anacron":
         f = parse_anacrontab(data, path=job.source)
     else:
@@ -1019,7 +1029,7 @@ def legacy_line(plan: Plan, job: Job, root: str | Path | None = None) -> LegacyL
         )
         f = parse_crontab(data, path=job.source, dialect=job.dialect, system=system)
     ln = f.line(job.line)
-    if job.span is not None and (ln.start, ln.end) != tuple(job.span):
+    if marked is not None and (ln.start, ln.end) != tuple(marked):
         raise PlanError("the job's span does not match its line", path=path, line=job.line)
     return LegacyLine(ln.command or "", ln.stdin, dict(ln.env), job.user)
 

@@ -306,3 +306,34 @@ def test_the_scan_command_takes_the_app(
     assert [j.id for j in Plan.load(plan).jobs if j.source == ALICE] != ["session_gc"]
     missing = runner.invoke(cli, ["scan", "--root", str(root), "--app", str(root / "nope")])
     assert missing.exit_code == 2 and "not a generated app" in missing.output
+
+
+def test_a_cut_over_job_keeps_its_real_line_and_a_continued_busybox_line_is_one_job(
+    tmp_path: Path, ledger_url: str
+) -> None:
+    from owlmigrate.scan import legacy_line
+
+    tab = tmp_path / "root.cron"
+    original = b"0 1 * * * /opt/a.sh \\\n --token=s3cr3tvalue99\n5 1 * * * /opt/b.sh\n"
+    tab.write_bytes(original)
+    plan = tmp_path / "plan.json"
+    scan([str(tab)], file_format="user", dialect="busybox").dump(plan)
+    [first, _] = Plan.load(plan).jobs
+    app = tmp_path / "app"
+    m.generate(plan, app, ledger_url=ledger_url)
+    m.cutover(app, [first.id], ledger_url=ledger_url)
+    assert (tab.read_bytes().count(f"#owlmigrate:{first.id}: ".encode())) == 2
+    again = scan([str(tab)], file_format="user", dialect="busybox", app=app, ledger_url=ledger_url)
+    job = again.job(first.id)
+    assert (job.cut_over, job.line, job.end_line, job.command) == (
+        True,
+        1,
+        2,
+        first.command,
+    )
+    assert "s3cr3t" not in job.command  # the plan stays redacted
+    assert legacy_line(again, job).command == "/opt/a.sh  --token=s3cr3tvalue99"
+    (tab).write_bytes(tab.read_bytes().replace(b"s3cr3t", b"other!"))
+    edited = scan([str(tab)], file_format="user", dialect="busybox", app=app, ledger_url=ledger_url)
+    assert first.id not in {j.id for j in edited.jobs}
+    assert {r.code for r in edited.risks} == {"marker_not_ours", "cut_over_marker_missing"}
