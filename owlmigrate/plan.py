@@ -1,7 +1,8 @@
 """The plan: everything ``owlmigrate scan`` found, as a versioned pydantic model.
 
 Its JSON is DESIGN.md section 6's ``scan`` output plus, per job, ``semantics``,
-``daemon_timezone``, ``shell``, ``source_sha256`` and ``span``, and ``host.root``.
+``daemon_timezone``, ``shell``, ``source_sha256``, ``span`` and ``migration`` (cut over), and
+``host.root``, ``app``, ``markers``, ``risks`` and ``retired`` (docs/scanning.md, "Identity").
 ``docs/plan.schema.json`` is generated from this module (``scripts/plan_schema.py``).
 """
 

@@ -46,9 +46,8 @@ def render_plan(plan: Plan, *, max_width: int | None = None) -> str:
     job_rows = []
     for j in plan.jobs:
         where = f"{j.source}:{j.line}" if j.line else j.source
-        state = "cut over" if j.cut_over else ("on" if j.enabled else "off")
-        if j.runner is not None and j.runner.marker:
-            state = f"cut over ({j.runner.marker})"
+        runner_cut = j.runner is not None and bool(j.runner.marker)
+        state = "cut over" if j.cut_over or runner_cut else ("on" if j.enabled else "off")
         job_rows.append(
             [
                 j.id,
@@ -150,7 +149,8 @@ class _StderrProgress:
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
-    help="Write the plan file (rescanning into it keeps the job ids).",
+    help="Write the plan file (rescanning into it keeps the job ids, and never gives the id of "
+    "a job that is gone to another one).",
 )
 def command(
     paths: tuple[str, ...],
