@@ -82,7 +82,11 @@ def _existing_agent(directory: Path) -> str | None:
 
 
 def _identity(raw: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(raw.get(k) for k in ("source", "schedule", "command", "user", "kind"))
+    """What makes a job the same job (docs/scanning.md, "Identity"); not its line number."""
+    return (
+        *(raw.get(k) for k in ("source", "schedule", "command", "user")),
+        raw.get("kind") or "cron",
+    )
 
 
 def _describe(raw: Mapping[str, Any]) -> str:
@@ -115,7 +119,11 @@ def _same_triggers(rendering: Rendering, old: Mapping[str, Any], plan_path: Path
 
 
 def _cut_over_agrees(
-    plan: Plan, rendered: set[str], states: Mapping[str, JobState], record: AppRecord
+    plan: Plan,
+    rendered: set[str],
+    states: Mapping[str, JobState],
+    record: AppRecord,
+    plan_path: Path,
 ) -> None:
     """A plan job the scan found cut over must be this app's cutover, and a plan scanned with
     ``--app`` must find every live trigger's line still disabled."""
@@ -139,7 +147,7 @@ def _cut_over_agrees(
                     f"(`owlmigrate rollback {name} --to-legacy --app DIR`)"
                 )
     if problems:
-        raise FindingError("; ".join(problems))
+        raise FindingError("; ".join(problems), path=plan_path)
 
 
 def generate(
@@ -193,7 +201,7 @@ def generate(
                     path=plan_path,
                 )
             _same_triggers(rendering, manifest, Path(plan_path))
-            _cut_over_agrees(plan, rendered_jobs, states, record)
+            _cut_over_agrees(plan, rendered_jobs, states, record, Path(plan_path))
             files = plan_files(directory, rendering.files)
             result = GenerateResult(
                 app_dir=str(directory),
