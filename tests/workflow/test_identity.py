@@ -337,3 +337,24 @@ def test_a_cut_over_job_keeps_its_real_line_and_a_continued_busybox_line_is_one_
     edited = scan([str(tab)], file_format="user", dialect="busybox", app=app, ledger_url=ledger_url)
     assert first.id not in {j.id for j in edited.jobs}
     assert {r.code for r in edited.risks} == {"marker_not_ours", "cut_over_marker_missing"}
+
+
+def test_our_marker_on_a_trigger_stamped_back_is_reported_and_a_cut_over_plan_verifies(
+    cut_over: tuple[Path, Path, Path], ledger_url: str
+) -> None:
+    from owlmigrate.verify import verify_app, verify_plan
+
+    root, plan, app = cut_over
+    again = rescan(root, plan, app, ledger_url)
+    verdicts = {v.job_id: v.status for v in verify_plan(plan, years=1).jobs}
+    assert verdicts == {"session_gc": "equivalent", "warm_cache": "equivalent"}
+    m.generate(plan, app, ledger_url=ledger_url)
+    assert {v.job_id: v.status for v in verify_app(app, years=1).jobs} == verdicts
+    m.stamp(app, ["session_gc"], cut_over=False, reason="test", ledger_url=ledger_url)
+    again = rescan(root, plan, app, ledger_url)
+    assert again.job("session_gc").cut_over  # the line is still disabled by our marker
+    [risk] = again.risks
+    assert (risk.code, risk.trigger) == ("marker_trigger_not_live", "session_gc")
+    assert risk.restore == f"owlmigrate rollback session_gc --to-legacy --app {app.resolve()}"
+    m.rollback(app, ["session_gc"], to_legacy=True, ledger_url=ledger_url)
+    assert (root / WWW).read_bytes() == WWW_TAB
