@@ -358,3 +358,17 @@ def test_our_marker_on_a_trigger_stamped_back_is_reported_and_a_cut_over_plan_ve
     assert risk.restore == f"owlmigrate rollback session_gc --to-legacy --app {app.resolve()}"
     m.rollback(app, ["session_gc"], to_legacy=True, ledger_url=ledger_url)
     assert (root / WWW).read_bytes() == WWW_TAB
+
+
+def test_a_trigger_goes_back_to_the_line_its_verified_marker_disables(
+    cut_over: tuple[Path, Path, Path], ledger_url: str
+) -> None:
+    root, plan, app = cut_over
+    # the state the live bug left: the manifest says session_gc runs another job of the file
+    data = manifest(app)
+    data["jobs"]["session_gc"]["plan_job"]["command"] = "/srv/bin/other.sh"
+    (app / "owlmigrate.json").write_text(json.dumps(data))
+    rescan(root, plan, app, ledger_url)
+    m.generate(plan, app, ledger_url=ledger_url)
+    assert manifest(app)["jobs"]["session_gc"]["plan_job"]["command"] == "/srv/bin/session_gc.sh"
+    assert shadows(app)["session_gc"] == "False"
