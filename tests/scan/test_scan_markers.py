@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -35,8 +36,6 @@ def test_markers_are_found_and_continued_lines_grouped() -> None:
 def test_the_verdict_needs_the_app_the_file_and_the_journals_hash() -> None:
     line = b"0 1 * * * /a\n"
     [found] = find_markers(marker("job") + line)
-    import hashlib
-
     digest = hashlib.sha256(line).hexdigest()
     app = AppRecord(
         directory="/app",
