@@ -1,7 +1,8 @@
 """The plan: everything ``owlmigrate scan`` found, as a versioned pydantic model.
 
 Its JSON is DESIGN.md section 6's ``scan`` output plus, per job, ``semantics``,
-``daemon_timezone``, ``shell``, ``source_sha256`` and ``span``, and ``host.root``.
+``daemon_timezone``, ``shell``, ``source_sha256``, ``span`` and ``migration`` (cut over), and
+``host.root``, ``app``, ``markers``, ``risks`` and ``retired`` (docs/scanning.md, "Identity").
 ``docs/plan.schema.json`` is generated from this module (``scripts/plan_schema.py``).
 """
 
@@ -66,6 +67,24 @@ class Runner(_Model):
     source: str
     line: int | None = None
     command: str | None = None
+    marker: str | None = Field(
+        default=None,
+        description="the trigger whose verified marker disables this line (it is cut over)",
+    )
+
+
+class JobMigration(_Model):
+    """Where a job stands in a migration, as the scan found it (``None``: in cron's hands).
+
+    ``cut_over``: its crontab line carries the marker of trigger ``marker`` (the job's id), and
+    the app's journal vouches that owlmigrate wrote it: a cutover row whose ``line_sha256``
+    equals the SHA-256 of the marked line(s) minus the marker prefix, i.e. the original line
+    byte for byte. The job's ``span`` is the marked line(s) in the file as found.
+    """
+
+    state: Literal["cut_over"]
+    marker: str = Field(description="the trigger id the marker names")
+    line_sha256: str = Field(description="SHA-256 of the original line (marker prefix removed)")
 
 
 class Job(_Model):
@@ -101,6 +120,14 @@ class Job(_Model):
     variables: list[str] = Field(
         default_factory=list, description="shell variables the command reads ($HOME, ${X})"
     )
+    migration: JobMigration | None = Field(
+        default=None, description="set when the job is cut over (its line carries our marker)"
+    )
+
+    @property
+    def cut_over(self) -> bool:
+        """Whether the scan found the job cut over (its line disabled by our verified marker)."""
+        return self.migration is not None and self.migration.state == "cut_over"
 
     def has_risk(self, code: str) -> bool:
         """Whether a risk with this code was flagged."""
@@ -128,6 +155,57 @@ class Source(_Model):
     )
 
 
+MarkerStatus = Literal["cut_over", "unverified", "no_trigger", "not_ours"]
+
+
+class MarkerLine(_Model):
+    """A crontab line that starts with ``#owlmigrate:``: our cutover marker, or one shaped like it.
+
+    ``status``: ``cut_over`` (ours: the job is in the plan as cut over, id ``job``),
+    ``unverified`` (no app was given, so no journal vouches for it), ``no_trigger`` (the app has
+    no trigger of that name) or ``not_ours`` (the app's journal holds no cutover of exactly this
+    line). Anything but ``cut_over`` stays a plain comment: never a job, never an assignment.
+    """
+
+    source: str
+    line: int
+    end_line: int | None = None
+    trigger: str = Field(description="the id the marker names (percent-decoded)")
+    status: MarkerStatus
+    job: str | None = None
+    restore: str | None = Field(
+        default=None, description="the command that gives the original line back to cron"
+    )
+
+
+class PlanRisk(_Model):
+    """A migration finding not tied to one job of the plan (a marker, a cut-over trigger)."""
+
+    code: str
+    message: str
+    source: str | None = None
+    line: int | None = None
+    trigger: str | None = None
+    restore: str | None = Field(
+        default=None, description="the exact command that restores the legacy line"
+    )
+
+
+class RetiredJob(_Model):
+    """An id that an earlier scan or the app gave and that no job of this plan holds (a job
+    gone, a periodic directory's trigger, a trigger only the journal remembers). It is never
+    given to another job; the same job (source, schedule, command, user, kind) coming back gets
+    it again. Only ``id`` is known for a name the journal alone holds."""
+
+    id: str
+    source: str | None = None
+    line: int | None = None
+    schedule: str | None = None
+    command: str | None = None
+    user: str | None = None
+    kind: str | None = None
+
+
 class Host(_Model):
     """Facts about the host the daemon runs on, each detected under the root or overridden."""
 
@@ -151,6 +229,12 @@ class Plan(_Model):
     host: Host
     sources: list[Source] = Field(default_factory=list)
     jobs: list[Job] = Field(default_factory=list)
+    app: str | None = Field(
+        default=None, description="the app directory whose manifest and journal the scan read"
+    )
+    markers: list[MarkerLine] = Field(default_factory=list)
+    risks: list[PlanRisk] = Field(default_factory=list)
+    retired: list[RetiredJob] = Field(default_factory=list)
 
     def job(self, job_id: str) -> Job:
         """The job with this id (``KeyError`` when absent)."""

@@ -7,7 +7,9 @@ It never prints and never raises for a bad source: problems are recorded on the 
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +21,34 @@ from owlclaw_runtime.schedule import CronSyntaxError, describe
 from owlclaw_runtime.schedule import parse as parse_schedule
 
 from owlmigrate.analyze.calls import Resolver, build_calls
-from owlmigrate.analyze.ids import assign_ids, naming_words
-from owlmigrate.analyze.risks import JobContext, job_risks
+from owlmigrate.analyze.ids import KnownIds, assign_ids, identity, naming_words
+from owlmigrate.analyze.risks import JobContext, job_risks, migration_risk
 from owlmigrate.analyze.shell import ShellAnalysis, analyze_command
 from owlmigrate.crontab import CrontabFile, CrontabLine, LineKind, parse_anacrontab, parse_crontab
-from owlmigrate.crontab.header import content_sha256
+from owlmigrate.crontab.header import content_sha256, install_header
 from owlmigrate.errors import UsageError
-from owlmigrate.plan import Host, Job, Plan, Risk, Runner, Source, SourceError
+from owlmigrate.markers import (
+    AppRecord,
+    FoundMarker,
+    find_markers,
+    restore_command,
+    verdict,
+    without,
+)
+from owlmigrate.plan import (
+    Host,
+    Job,
+    JobMigration,
+    MarkerLine,
+    Plan,
+    PlanRisk,
+    RetiredJob,
+    Risk,
+    Runner,
+    Source,
+    SourceError,
+)
+from owlmigrate.rewrite.crontab_edit import MARKER_LEAD
 from owlmigrate.sources import (
     Candidate,
     HostFacts,
@@ -57,6 +80,7 @@ class _Draft:
     job: Job
     naming: list[str]
     order: tuple[int, int]
+    fixed: str | None = None  # the id our verified cutover marker names
 
 
 @dataclass(slots=True)
@@ -66,6 +90,9 @@ class _State:
     drafts: list[_Draft] = field(default_factory=list)
     runners: list[tuple[str, list[str], _Draft | None, Job]] = field(default_factory=list)
     script_cache: dict[str, dict[str, Any]] = field(default_factory=dict)
+    markers: list[MarkerLine] = field(default_factory=list)
+    risks: list[PlanRisk] = field(default_factory=list)
+    marker_names: set[str] = field(default_factory=set)
 
 
 def clean_text(text: str) -> str:
@@ -150,10 +177,13 @@ def _random_delay(host: HostFacts, env: dict[str, str]) -> int | None:
 
 
 class _Scanner:
-    def __init__(self, host: HostFacts, progress: Progress | None) -> None:
+    def __init__(
+        self, host: HostFacts, progress: Progress | None, app: AppRecord | None = None
+    ) -> None:
         self.s = _State(host)
         self.progress = progress
         self.order = 0
+        self.app = app
 
     def crontab_source(
         self,
@@ -187,13 +217,155 @@ class _Scanner:
             system_format=system,
         )
         self.s.sources.append(src)
+        cut = self._markers(f, src, kind=kind, user=user, system=system, dialect=dialect)
         for ln in f.lines:
-            if not ln.is_job:
+            if ln.number in cut:
+                found, freed_line = cut[ln.number]
+                migration = JobMigration(
+                    state="cut_over", marker=found.name, line_sha256=found.freed_sha256
+                )
+                self._job_from_line(
+                    f,
+                    freed_line,
+                    src,
+                    user if not system else freed_line.user,
+                    migration=migration,
+                    span=(found.start - f.header_len, found.end - f.header_len),
+                )
+                continue
+            if not ln.is_job or ln.raw.startswith(MARKER_LEAD):
+                # a marker-shaped comment that is not ours stays a comment, never a job
                 continue
             self._job_from_line(f, ln, src, user if not system else ln.user)
 
+    def _markers(
+        self,
+        f: CrontabFile,
+        src: Source,
+        *,
+        kind: str,
+        user: str | None,
+        system: bool,
+        dialect: str,
+    ) -> dict[int, tuple[FoundMarker, CrontabLine]]:
+        """List the file's marker lines; return ours (by line number) with the original line
+        parsed where it stood, so it keeps its environment and line number."""
+        found = find_markers(f.data)
+        if not found:
+            return {}
+        counts: dict[bytes, int] = {}
+        for fm in found:
+            counts[fm.prefix] = counts.get(fm.prefix, 0) + 1
+        statuses = {
+            fm.start: verdict(fm, src.path, self.app, groups=counts[fm.prefix]) for fm in found
+        }
+        chosen = [fm for fm in found if statuses[fm.start] == "cut_over"]
+        out: dict[int, tuple[FoundMarker, CrontabLine]] = {}
+        if chosen:
+            host = self.s.host
+            users = set(host.users) if host.users else None
+            g = parse_crontab(
+                without(f.data, [fm.name for fm in chosen]),
+                path=src.path,
+                dialect=dialect,
+                system=system,
+                user=user,
+                users=users,
+            )
+            for fm in chosen:
+                try:
+                    ln = g.line(fm.number)
+                except KeyError:
+                    ln = None
+                if (
+                    ln is None
+                    or ln.kind is not LineKind.JOB
+                    or (ln.number, ln.end_number) != (fm.number, fm.end_number)
+                ):
+                    # cutover only ever marks whole job lines
+                    statuses[fm.start] = "not_ours"
+                    continue
+                out[fm.number] = (fm, ln)
+        host_path = "/" + src.path if self.s.host.root is not None else src.path
+        for fm in found:
+            status = statuses[fm.start]
+            self.s.marker_names.add(fm.name)
+            app_dir = self.app.directory if self.app is not None else None
+            knows = self.app is not None and fm.name in self.app.triggers
+            restore = restore_command(
+                fm.prefix,
+                trigger=fm.name,
+                source=src.path,
+                kind=kind,
+                user=user,
+                host_path=host_path,
+                app_dir=app_dir if status == "cut_over" and knows else None,
+            )
+            self.s.markers.append(
+                MarkerLine(
+                    source=src.path,
+                    line=fm.number,
+                    end_line=fm.end_number if fm.end_number != fm.number else None,
+                    trigger=fm.name,
+                    status=status,  # type: ignore[arg-type]
+                    job=fm.name if status == "cut_over" else None,
+                    restore=restore,
+                )
+            )
+            where = f"{src.path}:{fm.number}"
+            if status == "cut_over":
+                assert self.app is not None
+                if fm.name not in self.app.cut_over:
+                    self._plan_risk(
+                        "marker_trigger_not_live",
+                        where,
+                        fm,
+                        src,
+                        restore,
+                        why="stamped or rolled back since",
+                    )
+                continue
+            code = {
+                "unverified": "marker_unverified",
+                "no_trigger": "marker_without_trigger",
+            }.get(status, "marker_not_ours")
+            why = ""
+            if code == "marker_not_ours":
+                why = _not_ours_reason(fm, src.path, self.app, counts[fm.prefix])
+            self._plan_risk(code, where, fm, src, restore, why=why)
+        return out
+
+    def _plan_risk(
+        self,
+        code: str,
+        where: str,
+        fm: FoundMarker,
+        src: Source,
+        restore: str | None,
+        *,
+        why: str = "",
+    ) -> None:
+        risk = migration_risk(code, where=where, trigger=fm.name, why=why)
+        self.s.risks.append(
+            PlanRisk(
+                code=risk.code,
+                message=risk.message,
+                source=src.path,
+                line=fm.number,
+                trigger=fm.name,
+                restore=restore,
+            )
+        )
+
     def _job_from_line(
-        self, f: CrontabFile, ln: CrontabLine, src: Source, user: str | None
+        self,
+        f: CrontabFile,
+        ln: CrontabLine,
+        src: Source,
+        user: str | None,
+        *,
+        migration: JobMigration | None = None,
+        span: tuple[int, int] | None = None,
     ) -> None:
         host = self.s.host
         env = dict(ln.env)
@@ -226,10 +398,12 @@ class _Scanner:
             calls=calls,
             shell=env.get("SHELL", "/bin/sh"),
             source_sha256=f.sha256,
-            span=(ln.start - f.header_len, ln.end - f.header_len),
+            # spans count from the end of crontab(1)'s install header (crontab/header.py)
+            span=span or (ln.start - f.header_len, ln.end - f.header_len),
             random_delay=_random_delay(host, env),
             flags=list(ln.flags),
             variables=list(sh.variables),
+            migration=migration,
         )
         ctx = JobContext(
             dialect=f.dialect,
@@ -257,7 +431,12 @@ class _Scanner:
             ctx.source_runs = True  # a commented-out job is reported as disabled, not ignored
         job.risks = job_risks(ctx)
         self.order += 1
-        draft = _Draft(job, naming_words(sh, command), (len(self.s.sources), self.order))
+        draft = _Draft(
+            job,
+            naming_words(sh, command),
+            (len(self.s.sources), self.order),
+            fixed=migration.marker if migration is not None else None,
+        )
         if (
             sh.run_parts
             and ln.kind is LineKind.JOB
@@ -448,8 +627,14 @@ class _Scanner:
                 "calls": calls,
                 "source_sha256": sha or "",
                 "span": None,
-                "runner": Runner(source=src_path, line=runner.line, command=runner.command),
+                "runner": Runner(
+                    source=src_path,
+                    line=runner.line,
+                    command=runner.command,
+                    marker=runner.migration.marker if runner.migration is not None else None,
+                ),
                 "risks": [],
+                "migration": None,
             }
         )
         ctx = JobContext(
@@ -476,6 +661,22 @@ class _Scanner:
         self.order += 1
         name = posixpath.basename(rel)
         self.s.drafts.append(_Draft(job, [name], (len(self.s.sources), self.order)))
+
+
+def _not_ours_reason(fm: FoundMarker, source: str, app: AppRecord | None, groups: int) -> str:
+    if app is None:
+        return "no app to vouch for it"
+    if not fm.canonical:
+        return "not a marker cutover writes"
+    if groups != 1:
+        return "the same marker disables more than one place"
+    if app.triggers.get(fm.name) != source:
+        return f"trigger {fm.name!r} lives in {app.triggers.get(fm.name)}"
+    if fm.name not in app.cutover_hashes:
+        return "the journal has no cutover of it"
+    if fm.freed_sha256 not in app.cutover_hashes[fm.name]:
+        return "the line differs from the one cutover disabled"
+    return "it does not disable a whole job line"
 
 
 def _spec_of(job: Job) -> Any:
@@ -529,12 +730,19 @@ def scan(
     stdin_data: bytes | None = None,
     progress: Progress | None = None,
     previous: Plan | None = None,
+    app: str | Path | AppRecord | None = None,
+    ledger_url: str | None = None,
 ) -> Plan:
     """Scan a host tree (``root``) and/or crontab files (``paths``; ``-`` is ``stdin_data``).
 
     With neither, the live host (``/``) is scanned. ``previous`` (an earlier plan of the same
-    host) keeps the ids of jobs that are still there. Raises :class:`UsageError` for a root that
-    is not a directory or an unknown format; everything else is reported in the plan.
+    host) keeps the ids of jobs that are still there, and never gives the id of a job that is
+    gone to another one. ``app`` (a generated app directory, its ledger at ``ledger_url`` or the
+    usual place) lets the scan recognise our cutover markers: a job whose line carries a marker
+    the app's journal vouches for stays in the plan as cut over, under its trigger's id; every
+    id the app's triggers or journal hold is kept from other jobs. Raises :class:`UsageError`
+    for a root that is not a directory, an unknown format or an ``app`` that is not a generated
+    app; everything else is reported in the plan.
     """
     if file_format not in FORMATS:
         raise UsageError(f"unknown format {file_format!r}; expected one of {', '.join(FORMATS)}")
@@ -544,7 +752,8 @@ def scan(
     if root_path is not None and not root_path.is_dir():
         raise UsageError(f"--root {root}: not a directory")
     host = detect_host(root_path, dialect=dialect, timezone=timezone, systemd=systemd)
-    scanner = _Scanner(host, progress)
+    record = read_app_record(app, ledger_url) if isinstance(app, (str, Path)) else app
+    scanner = _Scanner(host, progress, record)
     candidates: list[Candidate] = discover(host, enforce_modes=enforce_modes) if root_path else []
     files = _expand_paths(paths)
     total = len(candidates) + len(files)
@@ -621,8 +830,22 @@ def scan(
             dialect=host.dialect,
         )
     scanner.expand_periodic()
-    assign_ids(scanner.s.drafts, previous)
+    known = KnownIds.from_plan(previous)
+    if record is not None:
+        for name, ident in record.identities.items():
+            known.add(ident, name, priority=0, line=record.lines.get(name))
+        known.reserved |= set(record.names)
+    reserved_here = scanner.s.marker_names - known.reserved
+    known.reserved |= scanner.s.marker_names
+    assign_ids(scanner.s.drafts, known=known)
     drafts = sorted(scanner.s.drafts, key=lambda d: d.order)
+    jobs = [d.job for d in drafts]
+    ids = {j.id for j in jobs}
+    for m in scanner.s.markers:
+        if m.job is not None and m.job not in ids:
+            m.job = None  # a run-parts line: its directory's scripts name it in runner.marker
+    if record is not None:
+        _cut_over_checks(scanner, record, jobs)
     return Plan(
         host=Host(
             root=str(root_path.resolve()) if root_path is not None else None,
@@ -635,8 +858,128 @@ def scan(
             detected=host.detected,
         ),
         sources=scanner.s.sources,
-        jobs=[d.job for d in drafts],
+        jobs=jobs,
+        app=record.directory if record is not None else None,
+        markers=scanner.s.markers,
+        risks=scanner.s.risks,
+        retired=_retired(known, jobs, reserved_here),
     )
+
+
+def read_app_record(app_dir: str | Path, ledger_url: str | None = None) -> AppRecord:
+    """What a generated app knows (manifest and journal), for ``scan --app DIR``. The ledger is
+    only opened when it exists: scanning never creates one."""
+    from owlmigrate.codegen.writer import read_manifest
+    from owlmigrate.markers import app_record
+
+    directory = Path(app_dir)
+    manifest = read_manifest(directory)
+    if manifest is None:
+        raise UsageError(
+            f"--app {app_dir}: no readable owlmigrate.json (not a generated app directory)"
+        )
+    entries: list[Any] = []
+    if (
+        ledger_url
+        or os.environ.get("OWLCLAW_LEDGER_URL")
+        or (directory / "owlclaw-ledger.db").exists()
+    ):
+        from owlmigrate.migration._base import open_ledger
+
+        store = open_ledger(directory.resolve(), ledger_url)
+        try:
+            entries = store.journal()
+        finally:
+            store.close()
+    return app_record(manifest, entries, directory=str(directory.resolve()))
+
+
+def _cut_over_checks(scanner: _Scanner, record: AppRecord, jobs: list[Job]) -> None:
+    """A trigger the journal says is cut over must find its verified marker in its file: when
+    the line is gone, rolling back cannot bring it back; when it is active again, the job runs
+    twice."""
+    scanned = {s.path: s for s in scanner.s.sources}
+    ours = {m.trigger for m in scanner.s.markers if m.status == "cut_over"}
+    by_identity = {identity(j): j for j in jobs if j.enabled and not j.cut_over}
+    app_dir = record.directory or "."
+    for name in sorted(record.cut_over):
+        source = record.triggers.get(name)
+        if source is None or source not in scanned or name in ours:
+            continue
+        src = scanned[source]
+        line = record.lines.get(name)
+        where = f"{source}:{line}" if line else source
+        rollback = restore_command(
+            b"",
+            trigger=name,
+            source=source,
+            kind=src.kind,
+            user=src.user,
+            host_path="",
+            app_dir=app_dir,
+        )
+        active = by_identity.get(record.identities.get(name))  # type: ignore[arg-type]
+        if active is not None:
+            risk = migration_risk(
+                "cut_over_line_active", where=f"{active.source}:{active.line}", trigger=name
+            )
+            active.risks.append(risk)
+            restore = rollback
+        else:
+            edited = any(m.trigger == name for m in scanner.s.markers)
+            why = "its marker was edited" if edited else "the line is gone"
+            risk = migration_risk("cut_over_marker_missing", where=where, trigger=name, why=why)
+            restore = _readd_command(rollback, record.backups.get(name), line, src, scanner)
+        scanner.s.risks.append(
+            PlanRisk(
+                code=risk.code,
+                message=risk.message,
+                source=source,
+                line=line,
+                trigger=name,
+                restore=restore,
+            )
+        )
+
+
+def _readd_command(
+    rollback: str, backup: str | None, line: int | None, src: Source, scanner: _Scanner
+) -> str:
+    """Put the line back from the cutover's backup, which holds the file as it was just before
+    the cutover (line numbers unchanged by markers), then hand the job to it (rollback pauses
+    the trigger once the line is active): the trigger runs the job until then."""
+    if backup is None or line is None:
+        return rollback
+    take = f"sed -n {shlex.quote(f'{line}p')} {shlex.quote(backup)}"
+    if src.kind == "user" and src.user:
+        u = shlex.quote(src.user)
+        return f"{{ crontab -u {u} -l; {take}; }} | crontab -u {u} - && {rollback}"
+    host_path = "/" + src.path if scanner.s.host.root is not None else src.path
+    return f"{take} >> {shlex.quote(host_path)} && {rollback}"
+
+
+def _retired(known: KnownIds, jobs: list[Job], transient: set[str]) -> list[RetiredJob]:
+    """Every id known before this scan that no job of it holds (never to be given again)."""
+    used = {j.id for j in jobs} | {
+        j.runner.marker for j in jobs if j.runner is not None and j.runner.marker
+    }
+    out: dict[str, RetiredJob] = {}
+    for _priority, line, ident, job_id in sorted(known.entries, key=lambda e: e[0]):
+        if job_id in used or job_id in out:
+            continue
+        source, schedule, command, user, kind = ident
+        out[job_id] = RetiredJob(
+            id=job_id,
+            source=source,
+            line=line or None,
+            schedule=schedule,
+            command=command,
+            user=user,
+            kind=kind,
+        )
+    for job_id in known.reserved - used - set(out) - transient:
+        out[job_id] = RetiredJob(id=job_id)
+    return [out[k] for k in sorted(out)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -669,6 +1012,18 @@ def legacy_line(plan: Plan, job: Job, root: str | Path | None = None) -> LegacyL
     if job.line is None:
         return LegacyLine(job.command, job.stdin, dict(job.env), job.user)
     src = next((s for s in plan.sources if s.path == job.source), None)
+    header = len(install_header(data))
+    marked = job.span
+    if job.migration is not None:
+        # cut over: the line is the marked one minus our prefix (checked against its hash)
+        line = data[header + job.span[0] : header + job.span[1]] if job.span else b""
+        if not line.startswith(MARKER_LEAD):
+            raise PlanError("the cut-over job's line has no marker", path=path, line=job.line)
+        freed = without(line, [job.migration.marker])
+        if hashlib.sha256(freed).hexdigest() != job.migration.line_sha256:
+            raise PlanError("the cut-over job's line was edited", path=path, line=job.line)
+        data = without(data, [job.migration.marker])
+        marked = None
     if job.dialect == "anacron":
         f = parse_anacrontab(data, path=job.source)
     else:
@@ -679,7 +1034,7 @@ def legacy_line(plan: Plan, job: Job, root: str | Path | None = None) -> LegacyL
         )
         f = parse_crontab(data, path=job.source, dialect=job.dialect, system=system)
     ln = f.line(job.line)
-    if job.span is not None and (ln.start - f.header_len, ln.end - f.header_len) != tuple(job.span):
+    if marked is not None and (ln.start - f.header_len, ln.end - f.header_len) != tuple(marked):
         raise PlanError("the job's span does not match its line", path=path, line=job.line)
     return LegacyLine(ln.command or "", ln.stdin, dict(ln.env), job.user)
 

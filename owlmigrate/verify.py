@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -355,8 +355,13 @@ def legacy_model(
     host_tz: str,
     system: bool,
     expected_sha256: str | None = None,
+    markers: Collection[str] = (),
 ) -> TimeModel:
-    """Re-read the raw crontab and rebuild the job's time model from the line as written."""
+    """Re-read the raw crontab and rebuild the job's time model from the line as written.
+
+    ``markers`` names the triggers whose cutover markers are ours (the plan's cut-over jobs, the
+    app's triggers): only those are taken off, so a comment that merely looks like a marker
+    stays a comment. ``expected_sha256`` may be the hash of the file as found or without them."""
     from owlmigrate.crontab import parse_crontab
 
     path = (root / source) if root is not None else Path(source)
@@ -365,11 +370,12 @@ def legacy_model(
     except OSError as exc:
         raise FindingError(f"cannot read the legacy crontab: {exc.strerror}", path=path) from None
     from owlmigrate.crontab.header import content_sha256
-    from owlmigrate.rewrite.crontab_edit import strip_all_markers
+    from owlmigrate.markers import without
 
     # After `owlmigrate cutover` the line carries a marker comment; verify the line as written.
-    data = strip_all_markers(data)
-    if expected_sha256 and content_sha256(data) != expected_sha256:
+    found = content_sha256(data)
+    data = without(data, markers)
+    if expected_sha256 and expected_sha256 not in (found, content_sha256(data)):
         raise FindingError("the crontab changed since the scan (sha256 differs)", path=path)
     parsed = parse_crontab(data, path=source, dialect=dialect, system=system)
     for entry in parsed.lines:
@@ -429,6 +435,7 @@ def verify_plan(
     sources = {s.path: s for s in plan.sources}
     cache = _Cache()
     verdicts = []
+    ours = {j.migration.marker for j in plan.jobs if j.migration is not None}
     for i, job in enumerate(plan.jobs):
         if progress:
             progress(i, len(plan.jobs), job.id)
@@ -440,7 +447,7 @@ def verify_plan(
             job.schedule, job.dialect, job.timezone, job.semantics, job.daemon_timezone
         )
         verdicts.append(
-            _job(job.id, job.source, job.line, trigger, begin, end, cache, root, plan, job)
+            _job(job.id, job.source, job.line, trigger, begin, end, cache, root, plan, job, ours)
         )
     return VerifyReport(begin, end, verdicts)
 
@@ -465,6 +472,7 @@ def _job(
     root: Path | None,
     plan: Any,
     job: Any,
+    markers: Collection[str] = (),
 ) -> JobVerdict:
     try:
         src = next((s for s in plan.sources if s.path == source), None) if plan else None
@@ -479,6 +487,7 @@ def _job(
             host_tz=plan.host.timezone,
             system=system,
             expected_sha256=getattr(job, "source_sha256", None),
+            markers=markers,
         )
     except OwlClawError as exc:
         return JobVerdict(job_id, source, line, "error", str(exc))
@@ -580,6 +589,7 @@ def verify_app(
                 _Sha(meta.get("source_sha256"))
                 if job is None
                 else _Sha(meta.get("source_sha256") or job.source_sha256),
+                list(jobs_meta),
             )
         )
     sources = {src.path: src for src in plan.sources}

@@ -4,6 +4,10 @@ Codes: reboot, anacron, never_fires, every_minute, dst_sensitive, dom_dow_or, do
 percent_stdin, percent_cut, random_delay, user_switch, unknown_user, overlap_guard,
 output_discarded, mail_on_output, noop_on_systemd, secret_in_env, secret_in_command,
 relative_path, dialect_quirk, source_ignored, tz_env_ignored.
+
+Migration codes (markers and cut-over triggers, see :func:`migration_risk`): marker_unverified,
+marker_without_trigger, marker_not_ours, marker_trigger_not_live, cut_over_marker_missing,
+cut_over_line_active.
 """
 
 from __future__ import annotations
@@ -287,3 +291,37 @@ def job_risks(ctx: JobContext) -> list[Risk]:
     for text in quirks:
         out.append(_risk("dialect_quirk", text))
     return out
+
+
+MIGRATION_RISKS: dict[str, str] = {
+    "marker_unverified": (
+        "{where} is disabled by a marker of trigger {trigger!r}, and no app was given to vouch "
+        "for it (scan --app DIR): the job is left out of this plan; if no trigger runs it, it "
+        "runs nowhere"
+    ),
+    "marker_without_trigger": (
+        "{where} is disabled by a marker of trigger {trigger!r}, which the app has no trigger "
+        "for: nothing runs this job"
+    ),
+    "marker_not_ours": (
+        "{where} looks like an owlmigrate marker, not ours ({why}): kept as a plain comment, "
+        "so nothing runs it; restore it only if you know it was disabled on purpose"
+    ),
+    "marker_trigger_not_live": (
+        "{where} is disabled by our marker, but the journal says trigger {trigger!r} is not "
+        "cut over ({why}): the job runs nowhere until it is cut over again or rolled back"
+    ),
+    "cut_over_marker_missing": (
+        "trigger {trigger!r} is cut over, but its line at {where} no longer carries the marker "
+        "cutover wrote ({why}); rolling it back cannot bring the line back from the file"
+    ),
+    "cut_over_line_active": (
+        "trigger {trigger!r} is cut over and live, yet its line at {where} is active again "
+        "without a marker: the job runs twice (cron and the trigger)"
+    ),
+}
+
+
+def migration_risk(code: str, *, where: str, trigger: str, why: str = "") -> Risk:
+    """A finding about our cutover markers or a cut-over trigger (codes in MIGRATION_RISKS)."""
+    return _risk(code, MIGRATION_RISKS[code].format(where=where, trigger=trigger, why=why))

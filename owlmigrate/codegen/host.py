@@ -3,9 +3,11 @@
 The plan is redacted (``owlclaw_runtime.redact``: tokens, passwords and keys become ``***``), so
 it cannot be what the fallback runs. For every job generate reads the line at ``source`` +
 ``span``, checks the file against the scan's ``source_sha256`` (ignoring owlmigrate's own
-cutover markers), and parses it again with the same dialect to recover the exact command, stdin
-and environment. The ``run-parts`` line of a periodic directory is found the same way by number.
-Only the generated module gets these texts; the README and skills keep the redacted ones.
+cutover markers: only those the app's journal vouches for, see :mod:`owlmigrate.markers`; a
+comment that merely looks like one stays a comment), and parses it again with the same
+dialect to recover the exact command, stdin and environment. The ``run-parts`` line of a
+periodic directory is found the same way by number. Only the generated module gets these
+texts; the README and skills keep the redacted ones.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from owlmigrate.crontab import CrontabLine, parse_crontab
 from owlmigrate.crontab.header import content_sha256
-from owlmigrate.rewrite.crontab_edit import strip_all_markers
+from owlmigrate.markers import AppRecord, ours, without
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,9 @@ def _real(line: CrontabLine, digest: str, header: int) -> RealLine:
     )
 
 
-def read_host_lines(plan: Mapping[str, Any]) -> HostLines:
-    """Parse every source the plan's jobs come from (or whose lines run a periodic directory)."""
+def read_host_lines(plan: Mapping[str, Any], *, app: AppRecord | None = None) -> HostLines:
+    """Parse every source the plan's jobs come from (or whose lines run a periodic directory),
+    with the markers ``app`` vouches for removed (the lines as they were before cutover)."""
     host = plan.get("host", {}) or {}
     root = host.get("root")
     sources = {str(s.get("path")): s for s in plan.get("sources", []) or []}
@@ -72,7 +75,8 @@ def read_host_lines(plan: Mapping[str, Any]) -> HostLines:
         except OSError:
             parsed[rel] = None
             return None
-        original = strip_all_markers(data)  # our own cutover markers are not a change
+        # our own cutover markers are not a change; anything else shaped like one is
+        original = without(data, [m.name for m in ours(data, rel, app)])
         system = source.get("system_format")
         if system is None:
             system = source.get("kind") == "system"

@@ -94,6 +94,7 @@ class NotMigrated:
     source: str | None
     line: int | None
     reason: str
+    job: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass
@@ -417,7 +418,9 @@ def _directory_job(
     first = group[0]
     runner = first.get("runner")
     directory = str(Path("/" + str(first.get("source", "")).lstrip("/")).parent)
-    base = "run_parts_" + slug(directory)
+    # a cut-over run-parts line keeps the trigger its verified marker names
+    marked = runner.get("marker") if isinstance(runner, Mapping) else None
+    base = str(marked) if marked and marked not in taken else "run_parts_" + slug(directory)
     job_id = base
     counter = 2
     while job_id in taken:
@@ -513,7 +516,7 @@ def render(
                 job = JobView({**job.raw, "_real": host_lines.jobs[job.id]}, job.index)
         if reason is not None:
             not_migrated.append(
-                NotMigrated(job.id, job.raw.get("source"), job.raw.get("line"), reason)
+                NotMigrated(job.id, job.raw.get("source"), job.raw.get("line"), reason, job.raw)
             )
             continue
         weight = float(weights.get(job.id, 0.0))
@@ -553,7 +556,7 @@ def render(
                 triggers.append(trigger)
                 continue
         not_migrated.extend(
-            NotMigrated(j.id, j.raw.get("source"), j.raw.get("line"), reason) for j in group
+            NotMigrated(j.id, j.raw.get("source"), j.raw.get("line"), reason, j.raw) for j in group
         )
 
     env = _environment()
@@ -614,7 +617,14 @@ def render(
             for t in triggers
         },
         "not_migrated": [
-            {"job_id": n.job_id, "source": n.source, "line": n.line, "reason": n.reason}
+            {
+                "job_id": n.job_id,
+                "source": n.source,
+                "line": n.line,
+                "reason": n.reason,
+                # what scan matches a job by, so the id stays with this job (markers.app_record)
+                "identity": {k: n.job.get(k) for k in ("schedule", "command", "user", "kind")},
+            }
             for n in not_migrated
         ],
         "files": {name: sha256_bytes(data) for name, data in sorted(files.items())},

@@ -46,7 +46,8 @@ def render_plan(plan: Plan, *, max_width: int | None = None) -> str:
     job_rows = []
     for j in plan.jobs:
         where = f"{j.source}:{j.line}" if j.line else j.source
-        state = "on" if j.enabled else "off"
+        runner_cut = j.runner is not None and bool(j.runner.marker)
+        state = "cut over" if j.cut_over or runner_cut else ("on" if j.enabled else "off")
         job_rows.append(
             [
                 j.id,
@@ -67,12 +68,32 @@ def render_plan(plan: Plan, *, max_width: int | None = None) -> str:
             flexible=["COMMAND", "SOURCE", "RISKS", "ID"],
         )
     )
+    if plan.markers:
+        out.append("")
+        out.append(
+            table(
+                ["MARKER", "TRIGGER", "STATUS", "JOB"],
+                [
+                    [f"{m.source}:{m.line}", m.trigger, m.status.replace("_", " "), m.job or ""]
+                    for m in plan.markers
+                ],
+                max_width=max_width,
+                flexible=["MARKER", "TRIGGER"],
+            )
+        )
+    for risk in plan.risks:
+        out.append("")
+        out.append(f"risk {risk.code}: {risk.message}")
+        if risk.restore:
+            out.append(f"  restore: {risk.restore}")
     enabled = sum(1 for j in plan.jobs if j.enabled)
     risky = sum(1 for j in plan.jobs if j.risks)
+    cut = sum(1 for j in plan.jobs if j.cut_over)
     out.append("")
     out.append(
         f"{len(plan.jobs)} jobs ({enabled} enabled, {len(plan.jobs) - enabled} disabled or "
-        f"ignored) in {len(plan.sources)} sources; {risky} jobs with risks"
+        f"ignored{f', {cut} cut over' if cut else ''}) in {len(plan.sources)} sources; "
+        f"{risky} jobs with risks" + (f"; {len(plan.risks)} migration risks" if plan.risks else "")
     )
     return "\n".join(out)
 
@@ -117,10 +138,19 @@ class _StderrProgress:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON on stdout.")
 @click.option(
+    "--app",
+    "app_dir",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="The generated app (its owlmigrate.json and journal): cut-over jobs stay in the plan "
+    "under their trigger ids, and no id the app holds is given to another job.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
-    help="Write the plan file (rescanning into it keeps the job ids).",
+    help="Write the plan file (rescanning into it keeps the job ids, and never gives the id of "
+    "a job that is gone to another one).",
 )
 def command(
     paths: tuple[str, ...],
@@ -131,6 +161,7 @@ def command(
     file_format: str,
     strict_modes: bool | None,
     as_json: bool,
+    app_dir: str | None,
     output: str | None,
 ) -> None:
     """Find every crontab source, parse it as the host's cron daemon would, analyse what each
@@ -144,6 +175,7 @@ def command(
     Example:
       owlmigrate scan --root examples/legacy_crontabs/debian-web
       owlmigrate scan --root / --json -o plan.json
+      owlmigrate scan --root / -o plan.json --app app     # after a cutover
       crontab -l | owlmigrate scan - --format user --dialect cronie
     """
     if tz is not None:
@@ -172,6 +204,7 @@ def command(
             stdin_data=stdin_data,
             progress=progress,
             previous=previous,
+            app=app_dir,
         )
     except OwlMigrateError as exc:
         if exc.exit_code == 2:

@@ -40,6 +40,7 @@ from owlmigrate.rewrite.crontab_edit import (
     marker,
     span_line_indices,
     strip_all_markers,
+    strip_markers,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -80,22 +81,32 @@ def _file_diff(path: Path, before: bytes, after: bytes, label: str) -> str:
     return text if not text or text.endswith("\n") else text + "\n"
 
 
-def _check_file(app: AppDir, path: Path, names: list[str]) -> tuple[CrontabText, bytes]:
-    """The file as it is now and its content without any owlmigrate marker; refuses a crontab
-    that changed since the scan in any way other than markers (ours or another app's), and
-    markers of ours that are not exactly on their jobs' lines."""
+def _check_file(
+    app: AppDir, path: Path, names: list[str], ours: set[str]
+) -> tuple[CrontabText, bytes]:
+    """The file as it is now and its content as generate saw it, without markers; refuses a
+    crontab that changed since the scan in any way other than markers, and markers of ours that
+    are not exactly on their jobs' lines.
+
+    The content matches the scan when taking off this app's own markers (those its journal says
+    it wrote: ``ours``) gives the scanned bytes, or, when other app directories cut over lines of
+    the file since, taking off every marker does. A comment merely shaped like a marker of ours
+    is never taken off on its own account (it could hide an assignment like ``PATH=...``)."""
     text = read_crontab(path)
-    original = strip_all_markers(text.content)
     expected = {app.jobs[n].get("source_sha256") for n in names} - {None}
-    if expected and sha256_bytes(original) not in expected:
+    candidates = [strip_markers(text.content, sorted(ours & set(names)))]
+    candidates.append(strip_all_markers(text.content))
+    original = next((c for c in candidates if sha256_bytes(c) in expected), None)
+    if expected and original is None:
         raise FindingError(
             "the file changed since the scan (hash differs); rescan and regenerate before "
             "cutting over",
             path=path,
         )
+    original = original if original is not None else candidates[-1]
     for name in names:
         marked = marked_line_indices(text.content, name)
-        if marked and marked != _job_lines(app, original, name, path):
+        if marked and name in ours and marked != _job_lines(app, original, name, path):
             raise FindingError(
                 f"the owlmigrate marker of {name!r} in this file was edited by hand", path=path
             )
@@ -132,7 +143,7 @@ def _plan_files(
     ours = {e.job for e in store.journal() if e.action == "cutover" and e.status == "done"}
     out = {}
     for path, chosen in todo.items():
-        text, original = _check_file(app, path, by_file[path])
+        text, original = _check_file(app, path, by_file[path], ours)
         content = add_markers(
             text.content,
             original,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from owlclaw_runtime.ledger import (
     LedgerStore,
@@ -14,17 +15,20 @@ from owlclaw_runtime.ledger import (
 
 from owlmigrate.atomic import crash_point
 from owlmigrate.codegen.host import read_host_lines
-from owlmigrate.codegen.render import MANIFEST_NAME, MODULE_NAME, render
+from owlmigrate.codegen.render import MANIFEST_NAME, MODULE_NAME, Rendering, render
 from owlmigrate.codegen.writer import plan_files, read_manifest, unified_diff, write_files
 from owlmigrate.errors import FindingError
 from owlmigrate.journal import (
     JobState,
     replay,
 )
+from owlmigrate.markers import AppRecord, app_record
 from owlmigrate.migration._base import AppDir, _entry, exclusive, open_ledger
 from owlmigrate.migration.recovery import recover
 from owlmigrate.rewrite.codemods import CodemodError, read_app_keyword
-from owlmigrate.rewrite.crontab_edit import is_disabled
+
+if TYPE_CHECKING:
+    from owlmigrate.plan import Plan
 
 # ---------------------------------------------------------------------------------------------
 # generate
@@ -77,51 +81,77 @@ def _existing_agent(directory: Path) -> str | None:
         return None
 
 
-def _carry_cut_over_jobs(
-    data: dict[str, Any], old: dict[str, Any], states: dict[str, JobState]
+def _identity(raw: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What makes a job the same job (docs/scanning.md, "Identity"); not its line number."""
+    return (
+        *(raw.get(k) for k in ("source", "schedule", "command", "user")),
+        raw.get("kind") or "cron",
+    )
+
+
+def _describe(raw: Mapping[str, Any]) -> str:
+    where = f"{raw.get('source')}:{raw.get('line')}" if raw.get("line") else raw.get("source")
+    return f"{where} `{raw.get('command')}` ({raw.get('schedule')}, user {raw.get('user')})"
+
+
+def _same_triggers(rendering: Rendering, old: Mapping[str, Any], plan_path: Path) -> None:
+    """Refuse to point an existing trigger at a different job: its ledger history, journal,
+    shadow and weight belong to the job it was generated for (and a cut-over trigger whose
+    line was disabled would silently run another job)."""
+    old_jobs = old.get("jobs") or {}
+    clashes = []
+    for trigger in rendering.triggers:
+        before = (old_jobs.get(trigger.job_id) or {}).get("plan_job")
+        if not before or _identity(before) == _identity(trigger.job):
+            continue
+        if (trigger.job.get("migration") or {}).get("marker") == trigger.job_id:
+            # the scan verified this line's marker against the trigger's own cutover row: the
+            # trigger was cut over for exactly this line, whatever the manifest says since
+            continue
+        clashes.append(
+            f"trigger {trigger.job_id!r} runs {_describe(before)}, the plan gives that id to "
+            f"{_describe(trigger.job)}"
+        )
+    if clashes:
+        raise FindingError(
+            "the plan points existing triggers at different jobs: "
+            + "; ".join(clashes)
+            + " (rescan with `owlmigrate scan -o PLAN --app DIR`, which keeps every id with its "
+            "job)",
+            path=plan_path,
+        )
+
+
+def _cut_over_agrees(
+    plan: Plan,
+    rendered: set[str],
+    states: Mapping[str, JobState],
+    record: AppRecord,
+    plan_path: Path,
 ) -> None:
-    """Keep the triggers of cut-over jobs when the plan was scanned after the cutover.
-
-    A rescan sees a cut-over line as a plain comment (``#owlmigrate:...``), so the job, or the
-    ``run-parts`` line of a periodic directory, is missing from the new plan. When the line still
-    carries the trigger's marker, the job as the manifest recorded it goes back into the plan
-    (line numbers and the marker-free hash are unchanged by markers), with the scripts it covered.
-    """
-    root = (data.get("host") or {}).get("root") or old.get("root")
-    jobs: list[dict[str, Any]] = list(data.get("jobs") or [])
-    known = {j.get("id"): j for j in jobs}
-    for name, entry in (old.get("jobs") or {}).items():
-        saved = entry.get("plan_job")
-        state = states.get(name)
-        if not saved or state is None or not state.cut_over:
-            continue
-        current = known.get(name)
-        if current is not None and current.get("enabled", True) and current.get("kind") == "cron":
-            continue
-        source = entry.get("source")
-        path = Path(root) / source if root else Path(str(source))
-        try:
-            marked = is_disabled(path.read_bytes(), name)
-        except OSError:
-            marked = False
-        if not marked:
-            continue
-        covered = set(entry.get("covers") or [])
-        jobs = [j for j in jobs if j.get("id") != name and j.get("id") not in covered]
-        jobs.insert(_position(jobs, list(old["jobs"]), name), {**saved, "_covers": sorted(covered)})
-    data["jobs"] = jobs
-
-
-def _position(jobs: list[dict[str, Any]], order: list[str], name: str) -> int:
-    """Where ``name`` goes back: after the trigger that preceded it last time (same module)."""
-    ids = [j.get("id") for j in jobs]
-    for before in reversed(order[: order.index(name)]):
-        if before in ids:
-            return ids.index(before) + 1
-    for after in order[order.index(name) + 1 :]:
-        if after in ids:
-            return ids.index(after)
-    return len(jobs)
+    """A plan job the scan found cut over must be this app's cutover, and a plan scanned with
+    ``--app`` must find every live trigger's line still disabled."""
+    problems = []
+    for job in plan.jobs:
+        if job.migration is not None and job.migration.marker not in record.cutover_hashes:
+            problems.append(
+                f"{job.id} ({job.source}:{job.line}) is cut over to trigger "
+                f"{job.migration.marker!r}, which this app never cut over (generate into the app "
+                "the plan was scanned with)"
+            )
+    if plan.app is not None:
+        marked = {j.migration.marker for j in plan.jobs if j.migration is not None} | {
+            j.runner.marker for j in plan.jobs if j.runner is not None and j.runner.marker
+        }
+        for name in sorted(rendered):
+            if states.get(name) is not None and states[name].cut_over and name not in marked:
+                problems.append(
+                    f"trigger {name!r} is cut over and live, but the scan found its line "
+                    "without our marker (it would run twice, or is gone): see the plan's risks "
+                    f"(`owlmigrate rollback {name} --to-legacy --app DIR`)"
+                )
+    if problems:
+        raise FindingError("; ".join(problems), path=plan_path)
 
 
 def generate(
@@ -151,13 +181,16 @@ def generate(
                 recover(AppDir.load(directory), store)
                 states = replay(store.journal())
             data = plan.model_dump(mode="json")
-            _carry_cut_over_jobs(data, read_manifest(directory) or {}, states)
+            manifest = read_manifest(directory) or {}
+            record = app_record(
+                manifest, store.journal() if store is not None else [], str(directory)
+            )
             rendering = render(
                 data,
                 plan_path=str(Path(plan_path).resolve()),
                 weights={j: s.weight for j, s in states.items()},
                 shadows={j: s.shadow for j, s in states.items()},
-                host_lines=read_host_lines(data),
+                host_lines=read_host_lines(data, app=record),
                 agent_code=_existing_agent(directory),
             )
             rendered_jobs = {t.job_id for t in rendering.triggers}
@@ -166,15 +199,21 @@ def generate(
                 raise FindingError(
                     "the new plan drops jobs that are cut over (their legacy lines are disabled): "
                     + ", ".join(orphaned)
-                    + "; run `owlmigrate rollback --to-legacy` for them first (or `owlmigrate stamp"
-                    " JOB --not-cut-over` when their lines were restored by hand)",
+                    + "; rescan with `owlmigrate scan -o PLAN --app DIR` (it keeps cut-over jobs "
+                    "in the plan), or run `owlmigrate rollback --to-legacy` for them first (or "
+                    "`owlmigrate stamp JOB --not-cut-over` when their lines were restored by hand)",
                     path=plan_path,
                 )
+            _same_triggers(rendering, manifest, Path(plan_path))
+            _cut_over_agrees(plan, rendered_jobs, states, record, Path(plan_path))
             files = plan_files(directory, rendering.files)
             result = GenerateResult(
                 app_dir=str(directory),
                 triggers=sorted(rendered_jobs),
-                not_migrated=[asdict(n) for n in rendering.not_migrated],
+                not_migrated=[
+                    {"job_id": n.job_id, "source": n.source, "line": n.line, "reason": n.reason}
+                    for n in rendering.not_migrated
+                ],
                 created=files.create,
                 updated=files.update,
                 unchanged=files.unchanged,

@@ -12,7 +12,7 @@ from owlclaw_runtime.ledger import (
     LedgerStore,
 )
 
-from owlmigrate.atomic import backup_file, crash_point, find_backup
+from owlmigrate.atomic import backup_file, crash_point, find_backup, sha256_bytes
 from owlmigrate.errors import FindingError
 from owlmigrate.journal import (
     replay,
@@ -142,13 +142,18 @@ def _to_legacy(
             if not state.cut_over and trigger.paused and weights_now.get(name) == target_weight:
                 out[name] = {"from": state.weight, "to": 0.0, "status": "already legacy"}
                 continue
-            if state.cut_over:
-                # Saying "restored" here would be false: the line is not disabled anywhere.
+            if state.cut_over and not _line_active(path, _line_sha(store, name)):
+                # Pausing now would leave the job to nobody, and "restored" would be false.
+                cut = _last_done(store, name, "cutover")
+                backup = cut.to_state.get("backup") if cut else None
                 raise FindingError(
                     f"{name} is cut over but no line carries its marker "
-                    f"({MARKER_LEAD.decode()}{name}:), so there is nothing to restore and "
-                    "its trigger stays live; if its line was restored by hand, run "
-                    f"`owlmigrate stamp {name} --not-cut-over --reason ...`, then rollback again",
+                    f"({MARKER_LEAD.decode()}{name}:) and its line is not in the file either, so "
+                    "there is nothing to restore; its trigger stays live and runs the job. Put "
+                    "the line back (the cutover's backup has it"
+                    + (f": {backup}" if backup else "")
+                    + "), then rollback again; `owlmigrate stamp "
+                    f"{name} --not-cut-over --reason ...` if the job was retired on purpose",
                     path=path,
                 )
         if marked is not None or not path.exists():
@@ -185,7 +190,12 @@ def _to_legacy(
         )
         restores = path in new_files
         todo.append(_Restore(name, path, row, restores_line=restores))
-        status = "restored to legacy" if restores else "paused (its line was never disabled)"
+        if restores:
+            status = "restored to legacy"
+        elif state.cut_over:
+            status = "its line was active again; trigger paused"
+        else:
+            status = "paused (its line was never disabled)"
         out[name] = {"from": state.weight, "to": 0.0, "status": status}
     if not todo:
         return out
@@ -233,6 +243,17 @@ def _to_legacy(
             path=first.path,
         )
     return out
+
+
+def _line_active(path: Path, line_sha256: str | None) -> bool:
+    """Whether a line of ``path`` is the job's original line, enabled (put back by hand)."""
+    if line_sha256 is None:
+        return False
+    try:
+        lines = path.read_bytes().splitlines(keepends=True)
+    except OSError:
+        return False
+    return any(sha256_bytes(line) == line_sha256 for line in lines)
 
 
 def _label(app: AppDir, name: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from owlmigrate import migration as m
+from owlmigrate.errors import FindingError
 from owlmigrate.scan import scan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "legacy_crontabs"
@@ -71,7 +72,6 @@ async def _fire(app_dir: Path, app: object, name: str) -> object:
 async def test_the_whole_story_on_an_example_host(host: Path, tmp_path: Path) -> None:
     from owlclaw_runtime.loader import load_app
 
-    from owlmigrate.errors import FindingError
     from owlmigrate.verify import verify_app
 
     original = snapshot(host)
@@ -268,8 +268,20 @@ def test_a_rescan_after_cutover_regenerates_without_losing_the_cut_over_triggers
     first = m.generate(tmp_path / "plan.json", tmp_path / "app", ledger_url=ledger)
     m.cutover(tmp_path / "app", ["session_gc", "run_parts_etc_cron_daily"], ledger_url=ledger)
     module = (tmp_path / "app" / "owlclaw_app.py").read_bytes()
-    rescanned = scan(root=root)
-    assert "session_gc" not in {j.id for j in rescanned.jobs if j.enabled}  # a comment now
+    blind = scan(root=root)  # no app: nothing vouches for the markers
+    assert "session_gc" not in {j.id for j in blind.jobs}
+    assert {(r.code, r.trigger) for r in blind.risks} == {
+        ("marker_unverified", "session_gc"),
+        ("marker_unverified", "run_parts_etc_cron_daily"),
+    }
+    blind.dump(tmp_path / "blind.json")
+    with pytest.raises(FindingError, match=r"drops jobs that are cut over.*--app DIR"):
+        m.generate(tmp_path / "blind.json", tmp_path / "app", ledger_url=ledger)
+    rescanned = scan(root=root, app=tmp_path / "app", ledger_url=ledger)
+    assert rescanned.job("session_gc").cut_over and not rescanned.risks
+    assert {j.runner.marker for j in rescanned.jobs if j.kind == "periodic"} == {
+        "run_parts_etc_cron_daily"
+    }
     rescanned.dump(tmp_path / "plan2.json")
     again = m.generate(tmp_path / "plan2.json", tmp_path / "app", ledger_url=ledger)
     assert again.triggers == first.triggers

@@ -294,7 +294,7 @@ def _journal(url: str, job: str) -> list:  # type: ignore[type-arg]
 # Rollback says what it did
 
 
-def test_rollback_of_a_cut_over_job_whose_marker_is_gone_fails_and_changes_nothing(
+def test_rollback_of_a_cut_over_job_whose_line_is_gone_fails_until_the_line_is_back(
     make_plan: Callable[..., Path], tmp_path: Path, ledger_url: str
 ) -> None:
     plan = make_plan({SPOOL: H1 + TAB})
@@ -302,12 +302,18 @@ def test_rollback_of_a_cut_over_job_whose_marker_is_gone_fails_and_changes_nothi
     m.generate(plan, app, ledger_url=ledger_url)
     m.cutover(app, [A], ledger_url=ledger_url)
     spool = tmp_path / "host" / SPOOL
-    spool.write_bytes(H1 + TAB)  # an admin put the line back by hand
+    without_a = TAB.replace(b"*/5 * * * * /home/alice/a.sh\n", b"")
+    spool.write_bytes(H1 + without_a)  # an admin deleted the line, marker and all
     with pytest.raises(FindingError, match=rf"{A} is cut over but no line carries its marker"):
         m.rollback(app, [A], to_legacy=True, ledger_url=ledger_url)
-    assert spool.read_bytes() == H1 + TAB
-    assert m.stages(app, ledger_url=ledger_url)[A]["stage"] == "cut over"
+    assert spool.read_bytes() == H1 + without_a
+    assert m.stages(app, ledger_url=ledger_url)[A]["stage"] == "cut over"  # the trigger runs it
     assert [e.action for e in _journal(ledger_url, A)] == ["generate", "cutover"]
+    spool.write_bytes(H1 + TAB)  # ... and put it back by hand: cron and the trigger both run it
+    done = m.rollback(app, [A], to_legacy=True, ledger_url=ledger_url)
+    assert done.jobs[A]["status"] == "its line was active again; trigger paused"
+    assert m.stages(app, ledger_url=ledger_url)[A]["stage"] == "legacy"
+    assert spool.read_bytes() == H1 + TAB
 
 
 def test_a_deleted_spool_comes_back_from_its_backup_as_0600(
