@@ -47,7 +47,7 @@ def run(
 
 
 def test_a_fresh_store_is_at_the_current_schema_version(ledger_store: LedgerStore) -> None:
-    assert ledger_store.schema_version == 2
+    assert ledger_store.schema_version == 3
 
 
 def test_every_field_round_trips(ledger_store: LedgerStore) -> None:

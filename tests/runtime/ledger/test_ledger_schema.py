@@ -34,13 +34,13 @@ def _applied(url: str) -> list[int]:
 
 def test_versions_are_consecutive_from_one() -> None:
     assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
-    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 2
+    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 3
 
 
 def test_a_fresh_database_gets_every_version_once(ledger_url: str) -> None:
     open_store(ledger_url).close()
     open_store(ledger_url).close()  # reopening applies nothing again
-    assert _applied(ledger_url) == [1, 2]
+    assert _applied(ledger_url) == [1, 2, 3]
 
 
 def test_the_migrated_database_matches_the_declared_tables(ledger_url: str) -> None:
@@ -72,7 +72,7 @@ def test_an_older_schema_is_migrated_and_its_rows_backfilled(ledger_url: str) ->
             *(
                 sa.column(c.name, c.type)
                 for c in s.executions.columns
-                if c.name not in ("id", "counted", "succeeded")
+                if c.name not in ("id", "app_name", "counted", "succeeded")
             ),
         )
         base = {
@@ -109,7 +109,7 @@ def test_an_older_schema_is_migrated_and_its_rows_backfilled(ledger_url: str) ->
 
     store = open_store(ledger_url)
     try:
-        assert _applied(ledger_url) == [1, 2]
+        assert _applied(ledger_url) == [1, 2, 3]
         assert store.recent_outcomes("job", 10) == [True, False, True]
         assert store.last_success_at("job") == T0 + timedelta(minutes=3, seconds=1)
         stats = store.stats("job")
@@ -132,7 +132,7 @@ def test_a_newer_schema_is_refused_naming_the_url_and_versions(ledger_url: str) 
     message = str(info.value)
     shown = sa.engine.make_url(ledger_url).render_as_string(hide_password=True)
     assert shown in message
-    assert "schema version 7, newer than version 2" in message
+    assert "schema version 7, newer than version 3" in message
     assert info.value.field == "OWLCLAW_LEDGER_URL"
     assert ":owlmigrate@" not in message  # the password is never shown
 
@@ -164,4 +164,4 @@ def test_concurrent_first_opens_apply_each_migration_once(ledger_url: str) -> No
     for t in threads:
         t.join()
     assert errors == []
-    assert _applied(ledger_url) == [1, 2]
+    assert _applied(ledger_url) == [1, 2, 3]
