@@ -29,6 +29,7 @@ from owlmigrate.atomic import atomic_write, sha256_bytes
 from owlmigrate.codegen.render import MANIFEST_NAME
 from owlmigrate.codegen.writer import read_manifest
 from owlmigrate.errors import FindingError, UsageError
+from owlmigrate.migration.ledger_identity import app_name_for, check_ledger
 from owlmigrate.rewrite.crontab_edit import (
     strip_markers,
 )
@@ -130,7 +131,7 @@ class AppDir:
 
 def open_ledger(app_dir: Path, url: str | None = None) -> LedgerStore:
     """The app's ledger: ``url``, ``OWLCLAW_LEDGER_URL`` or ``owlclaw-ledger.db`` in the app dir."""
-    return open_store(url, app_dir=app_dir)
+    return open_store(url, app_dir=app_dir, app_name=app_name_for(app_dir))
 
 
 @contextlib.contextmanager
@@ -143,6 +144,7 @@ def _session(
     store = open_ledger(app.path, url)
     try:
         with exclusive(store):
+            check_ledger(app.manifest, store, app.path)
             notes = recover(app, store)
             try:
                 yield app, store, notes
@@ -165,7 +167,7 @@ def exclusive(store: LedgerStore) -> Iterator[None]:
     """One mutating owlmigrate command per ledger at a time (a file lock beside a SQLite ledger,
     an advisory lock on PostgreSQL): two cutovers interleaving their journal rows and file
     writes could otherwise each see the other's half-done work as a crash to undo."""
-    with store.leader_lock(MIGRATION_LOCK) as held:
+    with store.leader_lock(f"{MIGRATION_LOCK}:{store.app_name}") as held:
         if not held:
             raise FindingError(
                 "another owlmigrate command is changing this app right now; try again"

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from owlclaw_runtime.ledger import open_store
 
+from owlmigrate.migration.ledger_identity import app_name_for
+
 from owlmigrate import migration as m
 from owlmigrate.journal import replay, state_of
 from owlmigrate.migration import AppDir
@@ -106,7 +108,7 @@ def world(
 def assert_consistent(app_dir: Path, env: dict[str, str]) -> dict[str, bool]:
     """Every job's four views agree; returns job -> cut over."""
     app = AppDir.load(app_dir)
-    store = open_store(env["OWLCLAW_LEDGER_URL"])
+    store = open_store(env["OWLCLAW_LEDGER_URL"], app_name=app_name_for(app_dir))
     try:
         journal = store.journal()
         assert [e for e in journal if e.status == "pending"] == []
