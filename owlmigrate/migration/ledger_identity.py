@@ -99,10 +99,10 @@ def check_app(app: Any) -> None:
     if manifest is None:
         return
     expected = manifest_app_name(manifest)
-    if app.name != expected:
+    if app.name != expected and (manifest.get("app_name") or manifest.get("host")):
         raise FindingError(
             f"the module names its app {app.name!r} but owlmigrate.json names it {expected!r}; "
             "the worker and owlmigrate would keep separate ledger rows (regenerate the app)",
             path=app_dir,
         )
-    check_ledger(manifest, app.ledger, Path(app_dir))
+    check_ledger({**manifest, "app_name": app.name}, app.ledger, Path(app_dir))
