@@ -28,6 +28,7 @@ from owlmigrate.codegen.writer import read_manifest
 from owlmigrate.errors import FindingError
 from owlmigrate.rewrite.codemods import CodemodError, read_cron_keywords
 
+
 def manifest_app_name(manifest: dict[str, Any] | None) -> str:
     """The app a manifest belongs to (``"default"`` without a manifest)."""
     manifest = manifest or {}

@@ -125,5 +125,3 @@ def test_an_app_binds_the_store_it_opens_to_its_name(tmp_path: Path) -> None:
         assert app.ledger.app_name == "web1"
     finally:
         app.close()
-
-

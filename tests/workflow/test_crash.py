@@ -17,11 +17,10 @@ from pathlib import Path
 import pytest
 from owlclaw_runtime.ledger import open_store
 
-from owlmigrate.migration.ledger_identity import app_name_for
-
 from owlmigrate import migration as m
 from owlmigrate.journal import replay, state_of
 from owlmigrate.migration import AppDir
+from owlmigrate.migration.ledger_identity import app_name_for
 from owlmigrate.rewrite import is_disabled, read_cron_keyword, weight_code
 
 ORIGINAL = (

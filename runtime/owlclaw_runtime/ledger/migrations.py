@@ -17,9 +17,9 @@ shape), freeze that table's old definition inside the migration first, as ``_v1`
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-import uuid
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -184,9 +184,7 @@ def _v2(conn: Connection) -> None:
         sa.Index(
             "ix_owlclaw_exec_outcomes", c.tenant_id, c.event_name, c.counted, c.triggered_at, c.id
         ),
-        sa.Index(
-            "ix_owlclaw_exec_success", c.tenant_id, c.event_name, c.succeeded, c.completed_at
-        ),
+        sa.Index("ix_owlclaw_exec_success", c.tenant_id, c.event_name, c.succeeded, c.completed_at),
     ):
         index.create(conn)
 

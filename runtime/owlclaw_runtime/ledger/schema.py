@@ -81,7 +81,6 @@ IdType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 METADATA = sa.MetaData()
 
 
-
 def app_column() -> sa.Column[str]:
     """The app key (version 3), right after ``tenant_id``. The server default gives the rows that
     existed before version 3 to ``DEFAULT_APP``; the store always writes its bound app."""

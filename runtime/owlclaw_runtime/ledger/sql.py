@@ -77,6 +77,8 @@ def _checked_app_name(name: str) -> str:
             field="app_name",
         )
     return name
+
+
 _JOURNAL_STATUSES = ("pending", "done", "undone")
 
 ex = s.executions
@@ -264,7 +266,9 @@ class SqlLedgerStore(LedgerStore):
     # -- executions --
 
     def record_execution(self, execution: CronExecution) -> None:
-        (error,) = self._group.submit([[execution_row(execution, datetime.now(UTC), self.app_name)]])
+        (error,) = self._group.submit(
+            [[execution_row(execution, datetime.now(UTC), self.app_name)]]
+        )
         if error is not None:
             raise own_error(error)
 

@@ -43,16 +43,17 @@ def _write_output(url: str) -> None:
         with store.leader_lock("owlclaw-scheduler:default:web1") as held:
             assert held
             files = sorted(p.name for p in Path(url.removeprefix("sqlite:///")).parent.iterdir())
-            assert "ledger.db-wal" in files and "ledger.db.owlclaw-scheduler_default_web1.lock" in files
+            assert (
+                "ledger.db-wal" in files
+                and "ledger.db.owlclaw-scheduler_default_web1.lock" in files
+            )
             for name in files:
                 assert mode(Path(url.removeprefix("sqlite:///")).parent / name) == 0o600, name
     finally:
         store.close()
 
 
-def test_a_new_ledger_is_private_whatever_the_umask(
-    tmp_path: Path, permissive_umask: None
-) -> None:
+def test_a_new_ledger_is_private_whatever_the_umask(tmp_path: Path, permissive_umask: None) -> None:
     directory = tmp_path / "app"
     directory.mkdir()
     assert mode(directory) == 0o755
@@ -100,9 +101,7 @@ def test_backups_are_private_whatever_the_umask(tmp_path: Path, permissive_umask
     assert (mode(backups), mode(copy), mode(second)) == (0o700, 0o600, 0o600)
 
 
-def test_private_dir_tightens_an_existing_directory(
-    tmp_path: Path, permissive_umask: None
-) -> None:
+def test_private_dir_tightens_an_existing_directory(tmp_path: Path, permissive_umask: None) -> None:
     existing = tmp_path / "d"
     existing.mkdir(mode=0o775)
     assert mode(private_dir(existing)) == 0o700

@@ -81,7 +81,11 @@ def _v2_rows(conn: sa.Connection) -> None:
     """One row per data table as a version-2 runtime wrote them (no app column)."""
     v2_exec = sa.table(
         s.EXECUTIONS,
-        *(sa.column(c.name, c.type) for c in s.executions.columns if c.name not in ("id", "app_name")),
+        *(
+            sa.column(c.name, c.type)
+            for c in s.executions.columns
+            if c.name not in ("id", "app_name")
+        ),
     )
     base = {
         "tenant_id": "default",
@@ -108,14 +112,38 @@ def _v2_rows(conn: sa.Connection) -> None:
     }
     conn.execute(sa.insert(v2_exec).values(base))
     columns = {
-        s.EVENTS: {"tenant_id": "default", "event_name": "e2scrub_all", "action": "pause",
-                   "at": T0, "details": {}},
-        s.BREAKERS: {"tenant_id": "default", "event_name": "e2scrub_all", "state": "open",
-                     "opened_at": T0, "updated_at": T0},
-        s.TRIGGER_STATES: {"tenant_id": "default", "event_name": "e2scrub_all", "paused": False,
-                           "migration_weight": 0.5, "shadow": False, "updated_at": T0},
-        s.JOURNAL: {"job": "e2scrub_all", "action": "cutover", "at": T0, "user": "root",
-                    "from_state": {}, "to_state": {}, "forced": False, "status": "done"},
+        s.EVENTS: {
+            "tenant_id": "default",
+            "event_name": "e2scrub_all",
+            "action": "pause",
+            "at": T0,
+            "details": {},
+        },
+        s.BREAKERS: {
+            "tenant_id": "default",
+            "event_name": "e2scrub_all",
+            "state": "open",
+            "opened_at": T0,
+            "updated_at": T0,
+        },
+        s.TRIGGER_STATES: {
+            "tenant_id": "default",
+            "event_name": "e2scrub_all",
+            "paused": False,
+            "migration_weight": 0.5,
+            "shadow": False,
+            "updated_at": T0,
+        },
+        s.JOURNAL: {
+            "job": "e2scrub_all",
+            "action": "cutover",
+            "at": T0,
+            "user": "root",
+            "from_state": {},
+            "to_state": {},
+            "forced": False,
+            "status": "done",
+        },
     }
     declared = {t.name: t for t in s.METADATA.sorted_tables}
     for name, row in columns.items():
