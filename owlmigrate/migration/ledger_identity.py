@@ -20,13 +20,16 @@ host's ``localhost`` becoming its host name) takes its jobs' rows from its old n
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from owlclaw_runtime.ledger import DEFAULT_APP, LedgerStore
 
 from owlmigrate.codegen.writer import read_manifest
 from owlmigrate.errors import FindingError
 from owlmigrate.rewrite.codemods import CodemodError, read_cron_keywords
+
+if TYPE_CHECKING:
+    from owlclaw_runtime import OwlClawApp
 
 
 def manifest_app_name(manifest: dict[str, Any] | None) -> str:
@@ -90,13 +93,16 @@ def check_ledger(app_manifest: dict[str, Any], store: LedgerStore, app_dir: Path
         )
 
 
-def check_app(app: Any) -> None:
+def check_app(app: OwlClawApp) -> None:
     """:func:`check_ledger` for a loaded ``OwlClawApp`` of a generated app directory (``run``,
     ``status``); a plain Python app (no ``owlmigrate.json``) has nothing to check. Its module
     must name the app its manifest names, or the worker and the toolkit would keep separate
     rows."""
-    app_dir = getattr(app, "app_dir", None)
-    manifest = read_manifest(Path(app_dir)) if app_dir is not None else None
+    where = getattr(app, "app_dir", None)
+    if where is None:
+        return
+    app_dir = Path(where)
+    manifest = read_manifest(app_dir)
     if manifest is None:
         return
     expected = manifest_app_name(manifest)
@@ -106,4 +112,4 @@ def check_app(app: Any) -> None:
             "the worker and owlmigrate would keep separate ledger rows (regenerate the app)",
             path=app_dir,
         )
-    check_ledger({**manifest, "app_name": app.name}, app.ledger, Path(app_dir))
+    check_ledger({**manifest, "app_name": app.name}, app.ledger, app_dir)

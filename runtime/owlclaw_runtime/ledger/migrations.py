@@ -207,7 +207,7 @@ def _v3(conn: Connection) -> None:
     conn.execute(sa.insert(meta).values(ledger_id=uuid.uuid4().hex, created_at=datetime.now(UTC)))
     for table in _V3_TABLES:
         inspector = sa.inspect(conn)
-        uniques = {u["name"] for u in inspector.get_unique_constraints(table.name)}
+        uniques = {str(u["name"]) for u in inspector.get_unique_constraints(table.name)}
         for index in inspector.get_indexes(table.name):
             if index["name"] not in uniques:
                 conn.execute(sa.text(f"DROP INDEX {index['name']}"))
