@@ -55,7 +55,7 @@ class OwlClawApp:
     """An app holding cron triggers, a ledger, an optional agent and observers.
 
     Args:
-        name: the app name (recorded as the agent id in the ledger).
+        name: the app name, one per host: its rows in a shared ledger are keyed by it.
         ledger: a :class:`LedgerStore`, a database URL, or None for ``OWLCLAW_LEDGER_URL`` /
             the SQLite file ``owlclaw-ledger.db`` in ``app_dir``. Opened on first use, bound to
             ``name`` (this app's rows only); a store passed in is used with the app it is bound
