@@ -68,6 +68,8 @@ def test_another_ledger_is_refused_naming_both_ids(
         lambda: m.generate(plan, app, ledger_url=other),
         lambda: m.cutover(app, [SYNC], ledger_url=other),
         lambda: m.rollback(app, [BACKUP], ledger_url=other),
+        lambda: m.history(app, ledger_url=other),
+        lambda: m.stages(app, ledger_url=other),
     ):
         with pytest.raises(FindingError) as refused:
             attempt()
