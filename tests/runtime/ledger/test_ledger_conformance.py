@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from owlclaw_runtime.ledger import (
     BreakerState,
     JournalEntry,
@@ -616,3 +618,43 @@ def test_of_racing_advances_to_one_instant_exactly_one_wins(
     finally:
         for store in stores:
             store.close()
+
+
+APPS = ("web1", "web2", "default")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    writes=st.lists(
+        st.tuples(
+            st.sampled_from(APPS),
+            st.sampled_from(("e2scrub_all", "backup")),
+            st.sampled_from(("r1", "r2", "r3")),
+            st.sampled_from((S.SUCCESS, S.FAILED, S.SKIPPED, S.FALLBACK)),
+        ),
+        max_size=25,
+    )
+)
+def test_each_app_reads_back_exactly_its_own_writes(
+    writes: list[tuple[str, str, str, ExecutionStatus]],
+) -> None:
+    """Whatever the apps write, in any order and with clashing ids and event names, every app
+    reads back exactly the last row it wrote per execution id, and nothing of the others'."""
+    store = SqlLedgerStore("sqlite://")
+    try:
+        views = {name: store.for_app(name) for name in APPS}
+        model: dict[tuple[str, str], tuple[str, ExecutionStatus]] = {}
+        for minute, (app, event, execution_id, status) in enumerate(writes):
+            at = T0 + timedelta(minutes=minute)
+            views[app].record_execution(run(event, status, at=at, execution_id=execution_id))
+            model[(app, execution_id)] = (event, status)
+        for app, view in views.items():
+            mine = {k[1]: v for k, v in model.items() if k[0] == app}
+            got = {e.execution_id: (e.event_name, e.status) for e in view.history(limit=100)}
+            assert got == mine, app
+            for event in ("e2scrub_all", "backup"):
+                counted = [s for ev, s in mine.values() if ev == event and s != S.SKIPPED]
+                assert view.stats(event).overall.executions == len(counted)
+                assert len(view.recent_outcomes(event, 100)) == len(counted)
+    finally:
+        store.close()
