@@ -112,4 +112,6 @@ def check_app(app: OwlClawApp) -> None:
             "the worker and owlmigrate would keep separate ledger rows (regenerate the app)",
             path=app_dir,
         )
-    check_ledger({**manifest, "app_name": app.name}, app.ledger, app_dir)
+    store = app.ledger
+    # the store the app uses decides which rows are its own: never rename anything here
+    check_ledger({**manifest, "app_name": store.app_name}, store, app_dir)
