@@ -110,6 +110,7 @@ def _insert_select(dialect: str, n: int) -> str:
     )
     values = {
         "tenant_id": f"CASE WHEN {_TENANT} = 0 THEN '{TENANTS[0]}' ELSE '{TENANTS[1]}' END",
+        "app_name": f"'{s.DEFAULT_APP}'",  # the store's app (opened without a name)
         "execution_id": "'x' || i",
         "event_name": f"'job-' || {pad(_EVENT.format(events=EVENTS))}",
         "status": status,

@@ -98,20 +98,52 @@ def atomic_write(
     _fsync_dir(directory)
 
 
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+def private_dir(directory: str | Path) -> Path:
+    """Create ``directory`` (and missing parents) 0700 whatever the umask, and take group and
+    other permissions away from it when it already exists: what it holds (backups of crontabs
+    and generated modules) carries the jobs' real lines, secrets included."""
+    target = Path(directory)
+    missing = []
+    probe = target
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    target.mkdir(parents=True, exist_ok=True)
+    for made in missing:  # mkdir's mode is filtered by the umask
+        os.chmod(made, PRIVATE_DIR_MODE)
+    if not missing:
+        mode = target.stat().st_mode & 0o7777
+        if mode & 0o077:
+            with contextlib.suppress(PermissionError):
+                os.chmod(target, mode & ~0o077)
+    return target
+
+
 def backup_file(path: str | Path, backup_dir: str | Path, *, label: str | None = None) -> Path:
     """Copy ``path`` into ``backup_dir`` under a content-addressed name and return the copy.
 
     The name holds the file's hash, so backing up the same bytes twice (a rerun) writes nothing
-    new and a backup is never overwritten with different content.
+    new and a backup is never overwritten with different content. Backups are private (0600 in
+    a 0700 directory, whatever the umask; older, more open ones are tightened here): a crontab
+    or a generated module holds the jobs' real lines.
     """
     source = Path(path)
     data = source.read_bytes()
     digest = sha256_bytes(data)
     stem = label or source.name
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem).lstrip(".") or "file"
-    target = Path(backup_dir) / f"{safe}.{digest[:16]}.bak"
+    directory = private_dir(backup_dir)
+    target = directory / f"{safe}.{digest[:16]}.bak"
     if not target.exists():
-        atomic_write(target, data, mode=0o600)
+        atomic_write(target, data, mode=PRIVATE_FILE_MODE)
+    for kept in directory.glob("*.bak"):
+        with contextlib.suppress(OSError):
+            if kept.stat().st_mode & 0o077:
+                os.chmod(kept, PRIVATE_FILE_MODE)
     return target
 
 

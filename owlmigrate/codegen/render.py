@@ -26,6 +26,7 @@ import jinja2
 import yaml
 
 from owlmigrate.atomic import sha256_bytes
+from owlmigrate.codegen.app_name import default_app_name
 from owlmigrate.codegen.host import HostLines, RealLine
 from owlmigrate.codegen.literals import (
     Code,
@@ -464,6 +465,8 @@ def render(
     shadows: Mapping[str, bool] | None = None,
     host_lines: HostLines | None = None,
     agent_code: str | None = None,
+    app_name: str | None = None,
+    ledger_id: str | None = None,
 ) -> Rendering:
     """Render every file of the app directory for ``plan``.
 
@@ -473,6 +476,8 @@ def render(
     text of each job line and of the ``run-parts`` lines; without it the plan's text is used.
     ``agent_code`` is the ``agent=`` expression an operator added to the existing module's
     ``OwlClawApp(...)``: it is kept (it is the operator's own code, not crontab text).
+    ``app_name`` (default: the host name on the live host, else the host tree's directory name)
+    names the app; ``ledger_id`` is the id of the app's ledger, recorded in the manifest.
     """
     weights = weights or {}
     shadows = shadows or {}
@@ -498,8 +503,7 @@ def render(
         str(s.get("path")): s for s in plan.get("sources", []) or [] if isinstance(s, Mapping)
     }
     host = plan.get("host", {}) or {}
-    root_name = Path(str(host.get("root") or "")).name
-    app_name = str(host.get("name") or host.get("hostname") or root_name or "localhost")
+    app_name = app_name or default_app_name(host)  # one app per host, even on a shared ledger
 
     triggers: list[Trigger] = []
     not_migrated: list[NotMigrated] = []
@@ -594,6 +598,8 @@ def render(
         "plan": plan_path,
         "root": host.get("root"),
         "host": app_name,
+        "app_name": app_name,
+        "ledger_id": ledger_id,
         "jobs": {
             t.job_id: {
                 "job_id": t.job_id,

@@ -19,9 +19,18 @@ from owlmigrate.commands._workflow import echo_json, json_option, reports_errors
 )
 @click.option("--dry-run", is_flag=True, help="Print a unified diff; write nothing.")
 @click.option("--force", is_flag=True, help="Overwrite files edited by hand (backed up first).")
+@click.option(
+    "--app-name",
+    metavar="NAME",
+    help="Name the app (its rows in a shared ledger are keyed by it). Default: what the last "
+    "generate named it, else the host name for a plan of the live host (--root /), else the "
+    "host tree's directory name.",
+)
 @json_option
 @reports_errors
-def command(plan: str, out_dir: str, dry_run: bool, force: bool, as_json: bool) -> None:
+def command(
+    plan: str, out_dir: str, dry_run: bool, force: bool, app_name: str | None, as_json: bool
+) -> None:
     """Render PLAN into DIR: one @app.cron trigger per job, the legacy job as the fallback.
 
     Writes owlclaw_app.py (one module per host), skills/<job>/SKILL.md, README.md and
@@ -33,10 +42,13 @@ def command(plan: str, out_dir: str, dry_run: bool, force: bool, as_json: bool) 
       owlmigrate scan --root examples/legacy_crontabs/debian-web -o plan.json
       owlmigrate generate plan.json -o app
       owlmigrate generate plan.json -o app --dry-run
+      owlmigrate generate plan.json -o app --app-name web-3
     """
     from owlmigrate.migration import generate
 
-    result = generate(plan, out_dir, dry_run=dry_run, force=force)
+    if app_name is not None and not app_name.strip():
+        raise click.BadParameter("must not be empty", param_hint="--app-name")
+    result = generate(plan, out_dir, dry_run=dry_run, force=force, app_name=app_name)
     if as_json:
         echo_json(result.to_dict())
         return

@@ -112,6 +112,8 @@ def command(
     from owlclaw_runtime.schedulers import create_backend
     from owlclaw_runtime.schedulers.runner import serve_app
 
+    from owlmigrate.migration.ledger_identity import check_app
+
     limit = max_runtime
     if until is not None:
         left = _seconds_until(until)
@@ -143,6 +145,7 @@ def command(
     app = load_app(app_target)
     try:
         apply_settings(app, settings)
+        check_app(app)
         observability = install_observability(app, settings)
         try:
             instance = create_backend(settings.backend, app, **settings.backend_options())

@@ -43,9 +43,12 @@ def opened_app(target: str) -> Iterator[OwlClawApp]:
     from owlclaw_runtime.config import apply_settings, load_settings
     from owlclaw_runtime.loader import load_app
 
+    from owlmigrate.migration.ledger_identity import check_app
+
     app = load_app(target)
     apply_settings(app, load_settings())
     try:
+        check_app(app)
         yield app
     finally:
         app.close()

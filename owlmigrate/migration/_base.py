@@ -17,6 +17,7 @@ from typing import Any
 
 from owlclaw_runtime.ledger import (
     JournalEntry,
+    LeaderLock,
     LedgerStore,
     ManagementEvent,
     TriggerState,
@@ -29,6 +30,7 @@ from owlmigrate.codegen.writer import read_manifest
 from owlmigrate.crontab.header import split_header
 from owlmigrate.errors import FindingError, UsageError
 from owlmigrate.migration.crontabs import install_with_crontab, write_file
+from owlmigrate.migration.ledger_identity import app_name_for, check_ledger
 
 WINDOW_ENV = "OWLMIGRATE_SWITCH_WINDOW"
 _SPOOL = re.compile(r"^/?var/spool/cron/(?:crontabs/)?[^/]+$")
@@ -123,7 +125,7 @@ class AppDir:
 
 def open_ledger(app_dir: Path, url: str | None = None) -> LedgerStore:
     """The app's ledger: ``url``, ``OWLCLAW_LEDGER_URL`` or ``owlclaw-ledger.db`` in the app dir."""
-    return open_store(url, app_dir=app_dir)
+    return open_store(url, app_dir=app_dir, app_name=app_name_for(app_dir))
 
 
 @contextlib.contextmanager
@@ -136,6 +138,7 @@ def _session(
     store = open_ledger(app.path, url)
     try:
         with exclusive(store):
+            check_ledger(app.manifest, store, app.path)
             notes = recover(app, store)
             try:
                 yield app, store, notes
@@ -153,12 +156,18 @@ def _session(
 MIGRATION_LOCK = "owlmigrate-migration"
 
 
+def migration_lock(store: LedgerStore) -> LeaderLock:
+    """The lock of the app ``store`` is bound to that every mutating command holds, and that a
+    worker takes (without waiting) before it settles rows a killed command left pending."""
+    return store.leader_lock(f"{MIGRATION_LOCK}:{store.app_name}")
+
+
 @contextlib.contextmanager
 def exclusive(store: LedgerStore) -> Iterator[None]:
-    """One mutating owlmigrate command per ledger at a time (a file lock beside a SQLite ledger,
+    """One mutating owlmigrate command per app at a time (a file lock beside a SQLite ledger,
     an advisory lock on PostgreSQL): two cutovers interleaving their journal rows and file
     writes could otherwise each see the other's half-done work as a crash to undo."""
-    with store.leader_lock(MIGRATION_LOCK) as held:
+    with migration_lock(store) as held:
         if not held:
             raise FindingError(
                 "another owlmigrate command is changing this app right now; try again"

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from owlclaw_runtime.ledger import (
     LedgerStore,
+    open_store,
 )
 
 from owlmigrate.atomic import crash_point
+from owlmigrate.codegen.app_name import default_app_name
 from owlmigrate.codegen.host import read_host_lines
 from owlmigrate.codegen.render import MANIFEST_NAME, MODULE_NAME, Rendering, render
 from owlmigrate.codegen.writer import plan_files, read_manifest, unified_diff, write_files
@@ -23,7 +25,8 @@ from owlmigrate.journal import (
     replay,
 )
 from owlmigrate.markers import AppRecord, app_record
-from owlmigrate.migration._base import AppDir, _entry, exclusive, open_ledger
+from owlmigrate.migration._base import AppDir, _entry, exclusive
+from owlmigrate.migration.ledger_identity import check_ledger, cut_over_jobs
 from owlmigrate.migration.recovery import recover
 from owlmigrate.rewrite.codemods import CodemodError, read_app_keyword
 
@@ -55,8 +58,13 @@ class GenerateResult:
 
 
 def _journal_states(
-    directory: Path, url: str | None, *, create: bool
+    directory: Path, url: str | None, *, create: bool, app_name: str, old: dict[str, Any]
 ) -> tuple[LedgerStore | None, dict[str, JobState]]:
+    """The app's ledger (bound to ``app_name``) and its jobs' journal states, after
+    :func:`check_ledger` has refused a ledger that is not the app's (and handed the app its rows
+    from before schema version 3 or from its old name). Without ``create`` (a dry run) a missing
+    ledger is not made: nothing is then known of the journal, which only an app with no cut-over
+    job can afford."""
     default_file = directory / "owlclaw-ledger.db"
     if (
         not create
@@ -64,9 +72,22 @@ def _journal_states(
         and not os.environ.get("OWLCLAW_LEDGER_URL")
         and not default_file.exists()
     ):
+        cut_over = cut_over_jobs(old, directory) if old else []
+        if cut_over:
+            raise FindingError(
+                f"the app's ledger {default_file} is missing, but jobs are cut over: "
+                + ", ".join(cut_over),
+                path=directory,
+            )
         return None, {}
     directory.mkdir(parents=True, exist_ok=True)
-    store = open_ledger(directory, url)
+    store = open_store(url, app_dir=directory, app_name=app_name)
+    try:
+        if old:
+            check_ledger(old, store, directory)
+    except BaseException:
+        store.close()
+        raise
     return store, replay(store.journal())
 
 
@@ -161,8 +182,13 @@ def generate(
     dry_run: bool = False,
     force: bool = False,
     ledger_url: str | None = None,
+    app_name: str | None = None,
 ) -> GenerateResult:
     """Render the plan into ``out_dir``: app module, skills, README and ``owlmigrate.json``.
+
+    The app is named ``app_name``, else what the last generate named it, else after its host
+    (the host name on the live host, the tree's directory name for a copied host); its ledger's
+    id goes into ``owlmigrate.json`` (see ``ledger_identity``).
 
     Rerunning is a no-op; a file edited by hand is refused (exit 1) unless ``force``, which backs
     it up first. The journal's state (cutover, weights) is rendered back in, so regenerating
@@ -172,7 +198,11 @@ def generate(
 
     plan = Plan.load(plan_path)
     directory = Path(out_dir).resolve()
-    store, states = _journal_states(directory, ledger_url, create=not dry_run)
+    previous = read_manifest(directory) or {}
+    name = app_name or previous.get("app_name") or default_app_name(plan.host.model_dump())
+    store, states = _journal_states(
+        directory, ledger_url, create=not dry_run, app_name=name, old=previous
+    )
     try:
         # one mutating command per ledger at a time (see _base.exclusive)
         locked = store is not None and not dry_run
@@ -192,6 +222,8 @@ def generate(
                 shadows={j: s.shadow for j, s in states.items()},
                 host_lines=read_host_lines(data, app=record),
                 agent_code=_existing_agent(directory),
+                app_name=name,
+                ledger_id=store.ledger_id if store is not None else previous.get("ledger_id"),
             )
             rendered_jobs = {t.job_id for t in rendering.triggers}
             orphaned = sorted(j for j, s in states.items() if s.cut_over and j not in rendered_jobs)

@@ -29,7 +29,8 @@ from typing import Any
 from owlclaw_runtime.ledger import LedgerStore, ManagementEvent, WorkerHeartbeat
 from owlclaw_runtime.loader import file_fingerprint
 
-from owlmigrate.migration._base import MIGRATION_LOCK, AppDir
+from owlmigrate.migration._base import AppDir, migration_lock
+from owlmigrate.migration.ledger_identity import manifest_app_name
 from owlmigrate.migration.recovery import recover
 
 log = logging.getLogger("owlmigrate.migration.handshake")
@@ -71,8 +72,9 @@ def app_heartbeats(
 
 
 def app_name_of(app: AppDir) -> str:
-    """The ``OwlClawApp`` name generate gave the app: the manifest's ``host``."""
-    return str(app.manifest.get("host") or app.path.name)
+    """The ``OwlClawApp`` name generate gave the app (the manifest's ``app_name``, the host's
+    name on a live host), which its workers put in their heartbeats."""
+    return manifest_app_name(app.manifest)
 
 
 def _who(h: WorkerHeartbeat) -> str:
@@ -218,7 +220,7 @@ class Settler:
         if not pending:
             return []
         # The lock of every mutating command (``_base.exclusive``), taken without waiting.
-        with self.store.leader_lock(MIGRATION_LOCK) as held:
+        with migration_lock(self.store) as held:
             if not held:
                 return []  # a command holds it: it is alive and settles its own rows
             notes = recover(AppDir.load(self.app_dir), self.store, tenant_id=self.tenant_id)

@@ -16,6 +16,7 @@ from owlmigrate.journal import (
     state_of,
 )
 from owlmigrate.migration._base import AppDir, open_ledger
+from owlmigrate.migration.ledger_identity import check_ledger
 
 # ---------------------------------------------------------------------------------------------
 # history and stages
@@ -28,6 +29,7 @@ def history(
     app = AppDir.load(app_dir)
     store = open_ledger(app.path, ledger_url)
     try:
+        check_ledger(app.manifest, store, app.path)
         rows = store.journal(job)
     finally:
         store.close()
@@ -47,6 +49,7 @@ def stages(
     app = AppDir.load(app_dir)
     store = open_ledger(app.path, ledger_url)
     try:
+        check_ledger(app.manifest, store, app.path)
         return stages_from(app, store, tenant_id=tenant_id)
     finally:
         store.close()

@@ -55,9 +55,11 @@ class OwlClawApp:
     """An app holding cron triggers, a ledger, an optional agent and observers.
 
     Args:
-        name: the app name (recorded as the agent id in the ledger).
+        name: the app name, one per host: its rows in a shared ledger are keyed by it.
         ledger: a :class:`LedgerStore`, a database URL, or None for ``OWLCLAW_LEDGER_URL`` /
-            the SQLite file ``owlclaw-ledger.db`` in ``app_dir``. Opened on first use.
+            the SQLite file ``owlclaw-ledger.db`` in ``app_dir``. Opened on first use, bound to
+            ``name`` (this app's rows only); a store passed in is used with the app it is bound
+            to (``open_store(..., app_name=name)`` or ``SqlLedgerStore.for_app(name)``).
         agent: an :class:`AgentRuntime`, a ``"module:attr"`` import path, or None (then
             ``$OWLCLAW_AGENT`` when set, so a generated app gets its agent from configuration,
             e.g. ``owlclaw_runtime.agent.openai:agent_from_env``).
@@ -123,7 +125,8 @@ class OwlClawApp:
             from owlclaw_runtime.ledger import open_store
 
             url = self._ledger_spec if isinstance(self._ledger_spec, str) else None
-            self._ledger = open_store(url, app_dir=self.app_dir or Path.cwd())
+            # Bound to this app: apps of many hosts share one database, each its own rows.
+            self._ledger = open_store(url, app_dir=self.app_dir or Path.cwd(), app_name=self.name)
             self._owns_ledger = True
         return self._ledger
 

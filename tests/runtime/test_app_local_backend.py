@@ -74,7 +74,7 @@ def test_sigterm_stops_gracefully_after_the_in_flight_run(tmp_path: Path) -> Non
     finally:
         if proc.poll() is None:
             proc.kill()
-    store = open_store(f"sqlite:///{tmp_path / 'l.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'l.db'}", app_name="proc")
     try:
         (execution,) = store.history("slow")
     finally:

@@ -37,7 +37,7 @@ def app_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _ledger(app_file: Path):
-    return open_store(f"sqlite:///{app_file.parent / 'owlclaw-ledger.db'}")
+    return open_store(f"sqlite:///{app_file.parent / 'owlclaw-ledger.db'}", app_name="cli-app")
 
 
 def test_trigger_success_exits_0_and_passes_context(app_file: Path) -> None:

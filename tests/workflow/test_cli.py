@@ -166,6 +166,12 @@ def test_commands_outside_an_app_directory_exit_1(tmp_path: Path, env: dict[str,
 
 def test_empty_history(app: str, env: dict[str, str], tmp_path: Path) -> None:
     other = dict(env, OWLCLAW_LEDGER_URL=f"sqlite:///{tmp_path / 'other.db'}")
+    refused = invoke(["history", "--app", app], other)  # not the ledger generate recorded
+    assert refused.exit_code == 1 and "is not this app's" in refused.output
+    manifest = Path(app) / "owlmigrate.json"
+    data = json.loads(manifest.read_text())
+    del data["ledger_id"]  # an app from before ledger ids, nothing cut over: any ledger will do
+    manifest.write_text(json.dumps(data))
     assert invoke(["history", "--app", app], other).output == "the journal is empty\n"
 
 

@@ -20,6 +20,7 @@ from owlclaw_runtime.ledger import open_store
 from owlmigrate import migration as m
 from owlmigrate.journal import replay, state_of
 from owlmigrate.migration import AppDir
+from owlmigrate.migration.ledger_identity import app_name_for
 from owlmigrate.rewrite import is_disabled, read_cron_keyword, weight_code
 
 ORIGINAL = (
@@ -106,7 +107,7 @@ def world(
 def assert_consistent(app_dir: Path, env: dict[str, str]) -> dict[str, bool]:
     """Every job's four views agree; returns job -> cut over."""
     app = AppDir.load(app_dir)
-    store = open_store(env["OWLCLAW_LEDGER_URL"])
+    store = open_store(env["OWLCLAW_LEDGER_URL"], app_name=app_name_for(app_dir))
     try:
         journal = store.journal()
         assert [e for e in journal if e.status == "pending"] == []
@@ -142,7 +143,7 @@ def owners_right_after_a_crash(app_dir: Path, env: dict[str, str]) -> dict[str, 
     worker or the next command settles it before anything fires). Never both, never neither
     without a pending row."""
     app = AppDir.load(app_dir)
-    store = open_store(env["OWLCLAW_LEDGER_URL"])
+    store = open_store(env["OWLCLAW_LEDGER_URL"], app_name=app_name_for(app_dir))
     try:
         pending = {e.job for e in store.journal() if e.status == "pending"}
         out = {}

@@ -161,7 +161,9 @@ def test_a_job_that_succeeds_runs_through_trigger_after_cutover(tmp_path: Path) 
     # the fallback returns the job's result, so a successful run keeps its exit code and output
     from owlclaw_runtime.ledger import open_store
 
-    store = open_store(env["OWLCLAW_LEDGER_URL"])
+    from owlmigrate.migration.ledger_identity import app_name_for
+
+    store = open_store(env["OWLCLAW_LEDGER_URL"], app_name=app_name_for(app))
     try:
         [row] = store.history(name)
     finally:
@@ -242,7 +244,7 @@ async def test_the_embedded_scheduler_fires_in_shadow_then_runs_the_job_after_cu
     finally:
         worker.close()
     assert out.read_text() == "run\nrun\n"
-    store = open_store(ledger)
+    store = open_store(ledger, app_name=worker.name)
     try:
         rows = sorted(store.history(name, limit=100), key=lambda e: e.scheduled_at)
     finally:

@@ -16,7 +16,7 @@ from owlclaw_runtime.loader import module_fingerprint
 from owlmigrate import migration as m
 from owlmigrate.journal import replay, state_of
 from owlmigrate.migration import AppDir
-from owlmigrate.migration._base import MIGRATION_LOCK
+from owlmigrate.migration._base import migration_lock
 from owlmigrate.migration.handshake import (
     SETTLED_ACTION,
     Settler,
@@ -24,6 +24,7 @@ from owlmigrate.migration.handshake import (
     refusals,
     workers,
 )
+from owlmigrate.migration.ledger_identity import app_name_for
 from owlmigrate.rewrite import is_disabled, read_cron_keyword, set_cron_keyword
 
 CRONTAB = b"30 2 * * * root /usr/local/bin/backup.sh\n*/5 * * * * www-data php /srv/cron.php\n"
@@ -37,7 +38,7 @@ def world(
 ) -> Iterator[tuple[AppDir, LedgerStore]]:
     plan = make_plan({"etc/crontab": CRONTAB})
     m.generate(plan, tmp_path / "app", ledger_url=ledger_url)
-    store = open_store(ledger_url)
+    store = open_store(ledger_url, app_name=app_name_for(tmp_path / "app"))
     try:
         yield AppDir.load(tmp_path / "app"), store
     finally:
@@ -209,9 +210,9 @@ def test_the_settler_undoes_a_cutover_killed_before_its_crontab_write(
 def test_the_settler_leaves_a_running_command_alone(world: tuple[AppDir, LedgerStore]) -> None:
     app, store = world
     _pending_cutover(store, JOBS[0])
-    other = open_store(_url(store))  # the live command's own connection and lock
+    other = open_store(_url(store), app_name=store.app_name)  # the live command's own lock
     try:
-        with other.leader_lock(MIGRATION_LOCK) as held:
+        with migration_lock(other) as held:
             assert held
             assert Settler(app.path, store)() == []
             assert len(store.journal_pending()) == 1

@@ -15,6 +15,7 @@ from owlclaw_runtime.ledger import open_store
 from owlmigrate import migration as m
 from owlmigrate.cli import cli
 from owlmigrate.errors import FindingError
+from owlmigrate.migration.ledger_identity import app_name_for
 from owlmigrate.plan import Plan
 from owlmigrate.rewrite.codemods import read_cron_keywords
 from owlmigrate.scan import scan
@@ -148,7 +149,7 @@ def test_regenerating_from_a_rescan_leaves_a_live_trigger_as_it_is(
     assert (app / "owlclaw_app.py").read_bytes() == module
     weights = read_cron_keywords(module.decode(), "migration_weight")
     assert (shadows(app)["session_gc"], weights["session_gc"]) == ("False", "0.5")
-    store = open_store(ledger_url)
+    store = open_store(ledger_url, app_name=app_name_for(app))
     try:
         state = store.get_trigger_state("session_gc", tenant_id="default")
     finally:

@@ -16,6 +16,8 @@ from owlmigrate.errors import FindingError, UsageError
 from owlmigrate.migration import switch_window
 from owlmigrate.migration._base import _write_crontab as write_crontab
 
+# generate names the app after the host tree's directory (make_plan's `host`)
+APP_NAME = "host"
 ORIGINAL = (
     b"SHELL=/bin/sh\n"
     b'MAILTO=""\n'
@@ -107,7 +109,7 @@ def test_cutover_disables_exactly_the_lines_and_makes_the_triggers_live(
     assert (tmp_path / "host/var/spool/cron/crontabs/alice").read_bytes() == USER_TAB
     assert module(app).count("    shadow=False,\n") == 2
     assert module(app).count("    shadow=True,\n") == 1
-    store = open_store(ledger_url)
+    store = open_store(ledger_url, app_name=APP_NAME)
     try:
         assert store.get_trigger_state(BACKUP).shadow is False
         assert store.get_trigger_state(SYNC).shadow is None
@@ -174,7 +176,7 @@ def _record_runs(
     day: datetime,
 ) -> None:
     """Write one finished execution of ``job`` per status, a minute apart from ``day``."""
-    store = open_store(ledger_url)
+    store = open_store(ledger_url, app_name=APP_NAME)
     try:
         for index, status in enumerate(statuses):
             at = day.replace(minute=index)
@@ -220,7 +222,7 @@ def test_step_is_refused_without_cutover_or_evidence_and_forced_steps_are_journa
     last = m.history(app, ledger_url=ledger_url)[-1]
     assert (last["action"], last["forced"], last["reason"]) == ("step", True, "testing")
     assert "migration_weight=0.1," in module(app)
-    store = open_store(ledger_url)
+    store = open_store(ledger_url, app_name=APP_NAME)
     try:
         assert store.get_trigger_state(BACKUP).migration_weight == 0.1
     finally:
@@ -267,7 +269,7 @@ def test_rollback_to_legacy_restores_the_crontab_byte_for_byte(
     assert crontab(tmp_path) == ORIGINAL
     assert (tmp_path / "host/var/spool/cron/crontabs/alice").read_bytes() == USER_TAB
     assert module(app) == generated
-    store = open_store(ledger_url)
+    store = open_store(ledger_url, app_name=APP_NAME)
     try:
         state = store.get_trigger_state(BACKUP)
         assert (state.paused, state.shadow, state.migration_weight) == (True, True, 0.0)
@@ -373,9 +375,9 @@ def test_step_is_allowed_on_evidence_with_an_agent_configured(
 
 
 def test_one_mutating_command_at_a_time(app: Path, ledger_url: str) -> None:
-    store = open_store(ledger_url)
+    store = open_store(ledger_url, app_name=APP_NAME)
     try:
-        with store.leader_lock("owlmigrate-migration") as held:
+        with store.leader_lock(f"owlmigrate-migration:{store.app_name}") as held:
             assert held
             with pytest.raises(FindingError, match="another owlmigrate command"):
                 m.cutover(app, [BACKUP], ledger_url=ledger_url)
@@ -470,7 +472,7 @@ def test_generate_into_an_unwritable_place_is_a_finding(
 
 
 def m_history_rows(ledger_url: str) -> list[dict]:
-    store = open_store(ledger_url)
+    store = open_store(ledger_url, app_name=APP_NAME)
     try:
         return [{"status": e.status} for e in store.journal()]
     finally:

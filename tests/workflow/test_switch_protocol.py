@@ -22,6 +22,7 @@ from owlmigrate import migration as m
 from owlmigrate.crontab.header import content_sha256, install_header, split_header
 from owlmigrate.errors import FindingError
 from owlmigrate.migration.crontabs import _spool_owner, locked
+from owlmigrate.migration.ledger_identity import app_name_for
 
 SPOOL = "var/spool/cron/crontabs/alice"
 TAB = (
@@ -174,7 +175,7 @@ def test_a_rollback_that_crontab_1_refuses_leaves_the_job_cut_over_and_live(
     with pytest.raises(FindingError, match=r"refused.*not allowed.*stay cut over"):
         m.rollback(app, [A], to_legacy=True, ledger_url=ledger_url)
     assert spool.read_bytes() == marked  # the line is still disabled ...
-    store = open_store(ledger_url)
+    store = open_store(ledger_url, app_name=app_name_for(app))
     try:
         state = store.get_trigger_state(A)
         assert (state.paused, state.shadow) == (False, False)  # ... and the trigger still live
@@ -277,13 +278,13 @@ def test_a_crontab_locked_by_another_command_is_waited_for_then_refused(
     ):
         m.cutover(app, [A], ledger_url=ledger_url)
     assert spool.read_bytes() == H1 + TAB
-    assert [(e.action, e.status) for e in _journal(ledger_url, A)] == [("generate", "done")]
+    assert [(e.action, e.status) for e in _journal(ledger_url, A, app)] == [("generate", "done")]
     assert oct((tmp_path / "locks").stat().st_mode & 0o777) == "0o700"
     assert m.cutover(app, [A], ledger_url=ledger_url).jobs == {A: "cut over"}
 
 
-def _journal(url: str, job: str) -> list:  # type: ignore[type-arg]
-    store = open_store(url)
+def _journal(url: str, job: str, app: Path) -> list:  # type: ignore[type-arg]
+    store = open_store(url, app_name=app_name_for(app))
     try:
         return store.journal(job)
     finally:
@@ -308,7 +309,7 @@ def test_rollback_of_a_cut_over_job_whose_line_is_gone_fails_until_the_line_is_b
         m.rollback(app, [A], to_legacy=True, ledger_url=ledger_url)
     assert spool.read_bytes() == H1 + without_a
     assert m.stages(app, ledger_url=ledger_url)[A]["stage"] == "cut over"  # the trigger runs it
-    assert [e.action for e in _journal(ledger_url, A)] == ["generate", "cutover"]
+    assert [e.action for e in _journal(ledger_url, A, app)] == ["generate", "cutover"]
     spool.write_bytes(H1 + TAB)  # ... and put it back by hand: cron and the trigger both run it
     done = m.rollback(app, [A], to_legacy=True, ledger_url=ledger_url)
     assert done.jobs[A]["status"] == "its line was active again; trigger paused"

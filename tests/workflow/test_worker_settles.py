@@ -22,6 +22,7 @@ from owlclaw_runtime.triggers.models import ExecutionStatus
 
 from owlmigrate.migration import AppDir
 from owlmigrate.migration.handshake import SETTLED_ACTION
+from owlmigrate.migration.ledger_identity import app_name_for
 from owlmigrate.rewrite import is_disabled, read_cron_keyword
 
 CLI = "import sys; from owlmigrate.cli import main; main(sys.argv[1:])"
@@ -83,7 +84,7 @@ def test_a_running_worker_settles_a_killed_cutover_before_the_next_instant(
         stderr=subprocess.PIPE,
         text=True,
     )
-    store = open_store(url)
+    store = open_store(url, app_name=app_name_for(app_dir))
     try:
         _wait_for(lambda: store.heartbeats() or worker.poll() is not None, 120, "a heartbeat")
         assert worker.poll() is None, worker.communicate()

@@ -20,6 +20,7 @@ from owlclaw_runtime.ledger.base import (
     WorkerHeartbeat,
 )
 from owlclaw_runtime.ledger.migrations import SCHEMA_VERSION
+from owlclaw_runtime.ledger.schema import DEFAULT_APP
 from owlclaw_runtime.ledger.sql import SqlLedgerStore
 
 DEFAULT_LEDGER_FILE = "owlclaw-ledger.db"
@@ -36,15 +37,20 @@ def default_url(app_dir: Path | None = None) -> str:
     return f"sqlite:///{(base / DEFAULT_LEDGER_FILE).resolve()}"
 
 
-def open_store(url: str | None = None, *, app_dir: Path | None = None) -> LedgerStore:
-    """Open (creating or migrating) the ledger at ``url``, or at ``default_url(app_dir)``.
+def open_store(
+    url: str | None = None, *, app_dir: Path | None = None, app_name: str = DEFAULT_APP
+) -> LedgerStore:
+    """Open (creating or migrating) the ledger at ``url``, or at ``default_url(app_dir)``, bound
+    to the app ``app_name`` (its rows only; ``OwlClawApp`` binds its store to its name).
 
-    Raises ``ConfigurationError`` for an unusable URL or a schema newer than this runtime.
+    Raises ``ConfigurationError`` for an unusable URL, an empty app name or a schema newer than
+    this runtime.
     """
-    return SqlLedgerStore(url if url else default_url(app_dir))
+    return SqlLedgerStore(url if url else default_url(app_dir), app_name=app_name)
 
 
 __all__ = [
+    "DEFAULT_APP",
     "DEFAULT_LEDGER_FILE",
     "LEDGER_URL_ENV",
     "SCHEMA_VERSION",

@@ -6,7 +6,9 @@ for SQLite and PostgreSQL):
   where it could be dropped (OwlClaw dropped the oldest record when its queue filled);
 - ``record_execution`` is an upsert by ``execution_id``, so a run can be written as ``running``
   and again when it finishes;
-- no query ever returns another tenant's rows;
+- no query ever returns another tenant's rows, nor another app's: a store is bound to one app
+  (``app_name``), so apps sharing a database (one per host) keep their trigger states,
+  executions, breakers, events and journal apart even when their event names are the same;
 - skipped rows and management events never count as executions, failures, daily runs or
   cooldown starts.
 """
@@ -20,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from owlclaw_runtime.errors import OwlClawError
+from owlclaw_runtime.ledger.schema import DEFAULT_APP
 from owlclaw_runtime.triggers.models import CronExecution
 
 
@@ -64,6 +67,7 @@ class JournalEntry:
     forced: bool = False
     status: str = "done"  # pending | done | undone: lets a crashed command be completed or undone
     id: int | None = None
+    tenant_id: str = "default"
 
 
 @dataclass(frozen=True)
@@ -189,9 +193,17 @@ class LeaderLock(abc.ABC):
 
 class LedgerStore(abc.ABC):
     """A durable store of executions, management events, breaker and trigger state, and the
-    migration journal. Implementations must be safe to share between threads."""
+    migration journal. Implementations must be safe to share between threads.
+
+    A store is bound to one app, ``app_name``: every record it writes is that app's and every
+    query answers from that app's records only (``tenant_id`` still partitions within it)."""
 
     schema_version: int
+    #: the app this store reads and writes (``"default"`` unless opened for an app)
+    app_name: str = DEFAULT_APP
+    #: the ledger's id, made when the database was created (or upgraded to schema version 3);
+    #: a toolkit records it to notice when its URL names another ledger
+    ledger_id: str | None = None
 
     @abc.abstractmethod
     def record_execution(self, execution: CronExecution) -> None:
@@ -344,9 +356,24 @@ class LedgerStore(abc.ABC):
         any other transition, or an unknown id, raises ``LedgerError``."""
 
     @abc.abstractmethod
-    def journal(self, job: str | None = None, *, limit: int | None = None) -> list[JournalEntry]:
-        """Journal rows oldest first; with ``limit``, the newest ``limit`` rows (still oldest
-        first)."""
+    def journal(
+        self, job: str | None = None, *, limit: int | None = None, tenant_id: str = "default"
+    ) -> list[JournalEntry]:
+        """This app's journal rows of ``tenant_id``, oldest first; with ``limit``, the newest
+        ``limit`` rows (still oldest first)."""
+
+    @abc.abstractmethod
+    def adopt_rows(
+        self,
+        event_names: Iterable[str],
+        *,
+        from_app: str = DEFAULT_APP,
+        tenant_id: str = "default",
+    ) -> int:
+        """Move the rows of ``from_app`` for ``event_names`` (executions, events, breakers,
+        trigger states, journal rows of those jobs) to this store's app; returns how many
+        moved. Used once per app: rows written before schema version 3 belong to
+        ``"default"``, and an app renamed keeps its history."""
 
     def journal_pending(self) -> list[JournalEntry]:
         """The ``pending`` journal rows, oldest first: what a killed command left to settle.

@@ -4,7 +4,8 @@ SQLite runs in WAL mode with ``synchronous=NORMAL``: a committed transaction sur
 of the writing process (only an OS crash or power cut can lose the last commits; use
 ``?synchronous=FULL`` in the URL to fsync every commit). Write transactions start with
 ``BEGIN IMMEDIATE`` so concurrent writers queue on ``busy_timeout`` instead of failing with
-"database is locked" when a read lock is upgraded.
+"database is locked" when a read lock is upgraded. The database file and its sidecars are
+private (0600, ``files.py``): they hold every job's output.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
 from owlclaw_runtime.errors import ConfigurationError
+from owlclaw_runtime.ledger.files import secure_sqlite_ledger
 
 BUSY_TIMEOUT_MS = 30000
 _SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -109,6 +111,7 @@ def sqlite_engine(url: URL, *, display_url: str, memory: bool) -> tuple[Engine, 
                 path=path.parent,
                 field="OWLCLAW_LEDGER_URL",
             )
+        secure_sqlite_ledger(path)  # job output inside: 0600 files, a 0700 directory
         db_path = path
         url = url.set(database=str(path))
     engine = sa.create_engine(url, **kwargs)

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from owlclaw_runtime.ledger.base import LeaderLock
+from owlclaw_runtime.ledger.files import FILE_MODE, tighten_file
 
 # Whether this session still holds the advisory lock: a bigint key is held as classid = its
 # high 32 bits, objid = its low 32 bits, objsubid = 1 (PostgreSQL docs, "pg_locks").
@@ -52,7 +53,8 @@ class FileLeaderLock(LeaderLock):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = FileLock(str(path), thread_local=False)
+        # 0600 like the ledger beside it (filelock applies the mode whatever the umask)
+        self._lock = FileLock(str(path), thread_local=False, mode=FILE_MODE)
         self._identity: tuple[int, int] | None = None
 
     def acquire(self) -> bool:
@@ -68,6 +70,7 @@ class FileLeaderLock(LeaderLock):
             self._lock.release()  # removed as we locked it: not a lock anyone else respects
             return False
         self._identity = (st.st_dev, st.st_ino)
+        tighten_file(self.path)  # made by an older runtime with the umask's mode
         return True
 
     def held(self) -> bool:

@@ -11,11 +11,13 @@ PostgreSQL ``pg_advisory_xact_lock``) and re-reads the head under it, so two pro
 fresh ledger together apply every step exactly once.
 
 Rule for future versions: a migration describes its own DDL. When a later version changes a table
-that ``_v1`` copies from ``schema.py``, freeze that table's old definition inside ``_v1`` first.
+that a migration takes from ``schema.py`` (``_v3`` takes the five data tables at their version-3
+shape), freeze that table's old definition inside the migration first, as ``_v1`` and ``_v2`` do.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -87,14 +89,74 @@ def _v1(conn: Connection) -> None:
             "ix_owlclaw_exec_tenant_event_triggered", "tenant_id", "event_name", "triggered_at"
         ),
     )
-    for table in (s.management_events, s.breakers, s.trigger_states, s.journal):
-        table.to_metadata(md)
+    # The other four tables as they were until version 3 (frozen here: schema.py has moved on).
+    sa.Table(
+        s.EVENTS,
+        md,
+        sa.Column("id", s.IdType, primary_key=True, autoincrement=True),
+        sa.Column("tenant_id", sa.String(64), nullable=False),
+        sa.Column("event_name", sa.String(255), nullable=False),
+        sa.Column("action", sa.String(64), nullable=False),
+        sa.Column("at", s.UTCDateTime, nullable=False),
+        sa.Column("actor", sa.String(255)),
+        sa.Column("details", s.JSONType, nullable=False),
+        sa.Index("ix_owlclaw_events_tenant_event_at", "tenant_id", "event_name", "at"),
+        sa.Index("ix_owlclaw_events_tenant_at", "tenant_id", "at"),
+    )
+    sa.Table(
+        s.BREAKERS,
+        md,
+        sa.Column("tenant_id", sa.String(64), primary_key=True),
+        sa.Column("event_name", sa.String(255), primary_key=True),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("opened_at", s.UTCDateTime),
+        sa.Column("updated_at", s.UTCDateTime, nullable=False),
+    )
+    sa.Table(
+        s.TRIGGER_STATES,
+        md,
+        sa.Column("tenant_id", sa.String(64), primary_key=True),
+        sa.Column("event_name", sa.String(255), primary_key=True),
+        sa.Column("paused", sa.Boolean, nullable=False),
+        sa.Column("migration_weight", sa.Float),
+        sa.Column("shadow", sa.Boolean),
+        sa.Column("last_fired_at", s.UTCDateTime),
+        sa.Column("updated_at", s.UTCDateTime, nullable=False),
+    )
+    sa.Table(
+        s.JOURNAL,
+        md,
+        sa.Column("id", s.IdType, primary_key=True, autoincrement=True),
+        sa.Column("job", sa.String(255), nullable=False),
+        sa.Column("action", sa.String(64), nullable=False),
+        sa.Column("at", s.UTCDateTime, nullable=False),
+        sa.Column("user", sa.String(255), nullable=False),
+        sa.Column("from_state", s.JSONType, nullable=False),
+        sa.Column("to_state", s.JSONType, nullable=False),
+        sa.Column("reason", sa.Text),
+        sa.Column("forced", sa.Boolean, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Index("ix_owlclaw_journal_job", "job", "id"),
+    )
     md.create_all(conn)
 
 
 def _v2(conn: Connection) -> None:
     """Governance columns (``counted``, ``succeeded``, backfilled) and covering indexes."""
-    ex = s.executions
+    # The executions table's version-2 columns and indexes (frozen: version 3 re-keys them).
+    ex = sa.Table(
+        s.EXECUTIONS,
+        sa.MetaData(),
+        sa.Column("id", s.IdType, primary_key=True),
+        sa.Column("tenant_id", sa.String(64), nullable=False),
+        sa.Column("event_name", sa.String(255), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("triggered_at", s.UTCDateTime),
+        sa.Column("completed_at", s.UTCDateTime),
+        sa.Column("cost_usd", sa.Float, nullable=False),
+        sa.Column("counted", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("succeeded", sa.Boolean, nullable=False, server_default=sa.false()),
+    )
     for name in ("counted", "succeeded"):
         ddl = CreateColumn(ex.c[name]).compile(dialect=conn.dialect)
         conn.execute(sa.text(f"ALTER TABLE {s.EXECUTIONS} ADD COLUMN {ddl}"))
@@ -108,20 +170,90 @@ def _v2(conn: Connection) -> None:
     # tenant-wide history index gains id, the tie-breaker of ORDER BY triggered_at DESC, id DESC.
     conn.execute(sa.text("DROP INDEX ix_owlclaw_exec_tenant_event_triggered"))
     conn.execute(sa.text("DROP INDEX ix_owlclaw_exec_tenant_triggered"))
-    for index in ex.indexes:
-        if index.name in (
-            "ix_owlclaw_exec_tenant_triggered",
+    c = ex.c
+    for index in (
+        sa.Index("ix_owlclaw_exec_tenant_triggered", c.tenant_id, c.triggered_at, c.id),
+        sa.Index(
             "ix_owlclaw_exec_usage",
-            "ix_owlclaw_exec_outcomes",
-            "ix_owlclaw_exec_success",
-        ):
-            index.create(conn)
+            c.tenant_id,
+            c.event_name,
+            c.triggered_at,
+            c.status,
+            c.cost_usd,
+        ),
+        sa.Index(
+            "ix_owlclaw_exec_outcomes", c.tenant_id, c.event_name, c.counted, c.triggered_at, c.id
+        ),
+        sa.Index("ix_owlclaw_exec_success", c.tenant_id, c.event_name, c.succeeded, c.completed_at),
+    ):
+        index.create(conn)
 
 
-#: The worker heartbeats step. Written as the step after version 2 while version 3 (app-keyed
-#: tables) is added on another branch: when both are merged, this stays 4 and version 3's
-#: step goes between them; should version 3 not land, renumber this to 3 (nothing else
-#: depends on the number).
+# The tables version 3 re-keys by app, at their version-3 shape.
+_V3_TABLES = (s.executions, s.management_events, s.breakers, s.trigger_states, s.journal)
+
+
+def _v3(conn: Connection) -> None:
+    """One app per host: ``app_name`` after ``tenant_id`` in every data table's keys and indexes
+    (the journal gains ``tenant_id`` too), and the ledger's id.
+
+    Rows written before version 3 have no app: they become ``DEFAULT_APP`` (``"default"``, the
+    app of a store opened without a name), tenant ``default`` for the journal. The toolkit hands
+    an app its rows back (``LedgerStore.adopt_rows``) the first time it meets the app's manifest.
+    """
+    md = sa.MetaData()
+    meta = s.ledger_meta.to_metadata(md)
+    meta.create(conn)
+    conn.execute(sa.insert(meta).values(ledger_id=uuid.uuid4().hex, created_at=datetime.now(UTC)))
+    for table in _V3_TABLES:
+        inspector = sa.inspect(conn)
+        uniques = {str(u["name"]) for u in inspector.get_unique_constraints(table.name)}
+        for index in inspector.get_indexes(table.name):
+            if index["name"] not in uniques:
+                conn.execute(sa.text(f"DROP INDEX {index['name']}"))
+        if conn.dialect.name == "sqlite":
+            _rebuild_sqlite(conn, table, [c["name"] for c in inspector.get_columns(table.name)])
+        else:
+            _alter_postgres(conn, table, inspector, uniques)
+
+
+def _rebuild_sqlite(conn: Connection, table: sa.Table, old_columns: list[str]) -> None:
+    """SQLite cannot change a primary key or a unique constraint in place: build the new table
+    beside the old one, copy every row (the new key columns take their server defaults), swap."""
+    staging = table.to_metadata(sa.MetaData(), name=f"{table.name}__v3")
+    staging.create(conn)  # with the version-3 indexes: the old ones are dropped already
+    columns = ", ".join(f'"{name}"' for name in old_columns)
+    conn.execute(
+        sa.text(f"INSERT INTO {staging.name} ({columns}) SELECT {columns} FROM {table.name}")
+    )
+    conn.execute(sa.text(f"DROP TABLE {table.name}"))
+    conn.execute(sa.text(f"ALTER TABLE {staging.name} RENAME TO {table.name}"))
+
+
+def _alter_postgres(
+    conn: Connection, table: sa.Table, inspector: sa.Inspector, uniques: set[str]
+) -> None:
+    """In place: a column with a constant default is added without rewriting the table."""
+    present = {c["name"] for c in inspector.get_columns(table.name)}
+    for column in table.columns:
+        if column.name not in present:
+            ddl = CreateColumn(column).compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
+    pk = inspector.get_pk_constraint(table.name)
+    declared_pk = [c.name for c in table.primary_key.columns]
+    if list(pk["constrained_columns"]) != declared_pk:
+        conn.execute(sa.text(f'ALTER TABLE {table.name} DROP CONSTRAINT "{pk["name"]}"'))
+        conn.execute(sa.schema.AddConstraint(table.primary_key))
+    for name in uniques:
+        conn.execute(sa.text(f'ALTER TABLE {table.name} DROP CONSTRAINT "{name}"'))
+    for constraint in table.constraints:
+        if isinstance(constraint, sa.UniqueConstraint):
+            conn.execute(sa.schema.AddConstraint(constraint))
+    for index in table.indexes:
+        index.create(conn)
+
+
+#: The worker heartbeats step, after the app-keyed tables of version 3.
 HEARTBEATS_VERSION = 4
 
 
@@ -135,6 +267,7 @@ def _v4_heartbeats(conn: Connection) -> None:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial tables", _v1),
     Migration(2, "governance columns and covering indexes", _v2),
+    Migration(3, "app key and ledger id", _v3),
     Migration(HEARTBEATS_VERSION, "worker heartbeats", _v4_heartbeats),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -175,8 +308,7 @@ def upgrade(engine: Engine, *, url: str, target: int = SCHEMA_VERSION) -> int:
                 )
             if version >= target:
                 return found
-            # The next step after the head (versions increase; a number may be reserved for
-            # a step written on another branch, see HEARTBEATS_VERSION).
+            # the next step after the head (versions are 1..N in order)
             step = next(m for m in MIGRATIONS if m.version > version)
             step.apply(conn)
             conn.execute(

@@ -1,5 +1,6 @@
 """The per-run statements of the SQL ledger, built once: building a statement costs more than
-running it on an index. Each is a range scan of one covering index (schema.py)."""
+running it on an index. Each is a range scan of one covering index (schema.py), whose first two
+columns, tenant and app, every statement fixes."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from owlclaw_runtime.triggers.models import ExecutionStatus
 ex = s.executions
 
 TENANT: sa.BindParameter[str] = sa.bindparam("tenant", type_=sa.String)
+APP: sa.BindParameter[str] = sa.bindparam("app", type_=sa.String)
 EVENT: sa.BindParameter[str] = sa.bindparam("event", type_=sa.String)
 DAILY_USAGE = sa.select(
     sa.func.count(), sa.func.coalesce(sa.func.sum(ex.c.cost_usd), 0.0)
 ).where(  # ix_owlclaw_exec_usage
     ex.c.tenant_id == TENANT,
+    ex.c.app_name == APP,
     ex.c.event_name == EVENT,
     ex.c.triggered_at >= sa.bindparam("start"),
     ex.c.triggered_at < sa.bindparam("end"),
@@ -27,6 +30,7 @@ LAST_SUCCESS = (  # ix_owlclaw_exec_success, backwards, first row
     sa.select(ex.c.completed_at)
     .where(
         ex.c.tenant_id == TENANT,
+        ex.c.app_name == APP,
         ex.c.event_name == EVENT,
         ex.c.succeeded.is_(True),
         ex.c.completed_at.is_not(None),
@@ -55,6 +59,7 @@ RECENT_OUTCOMES = (  # ix_owlclaw_exec_outcomes (…, triggered_at, id) backward
     sa.select(ex.c.succeeded)
     .where(
         ex.c.tenant_id == TENANT,
+        ex.c.app_name == APP,
         ex.c.event_name == EVENT,
         ex.c.counted.is_(True),
         ex.c.triggered_at.is_not(None),
@@ -69,14 +74,18 @@ GOVERNANCE_FIGURES = {
     if cooldown or daily
 }
 GET_EXECUTION = sa.select(ex).where(
-    ex.c.tenant_id == TENANT, ex.c.execution_id == sa.bindparam("id")
+    ex.c.tenant_id == TENANT, ex.c.app_name == APP, ex.c.execution_id == sa.bindparam("id")
 )
 GET_BREAKER = sa.select(s.breakers.c.state, s.breakers.c.opened_at).where(
-    s.breakers.c.tenant_id == TENANT, s.breakers.c.event_name == EVENT
+    s.breakers.c.tenant_id == TENANT,
+    s.breakers.c.app_name == APP,
+    s.breakers.c.event_name == EVENT,
 )
 ALL_BREAKERS = sa.select(s.breakers.c.event_name, s.breakers.c.state, s.breakers.c.opened_at).where(
-    s.breakers.c.tenant_id == TENANT
+    s.breakers.c.tenant_id == TENANT, s.breakers.c.app_name == APP
 )
 GET_TRIGGER_STATE = sa.select(s.trigger_states).where(
-    s.trigger_states.c.tenant_id == TENANT, s.trigger_states.c.event_name == EVENT
+    s.trigger_states.c.tenant_id == TENANT,
+    s.trigger_states.c.app_name == APP,
+    s.trigger_states.c.event_name == EVENT,
 )

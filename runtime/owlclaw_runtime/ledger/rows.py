@@ -36,10 +36,11 @@ def status_value(value: ExecutionStatus | str) -> str:
     return ExecutionStatus(value).value
 
 
-def execution_row(e: CronExecution, now: datetime) -> dict[str, Any]:
+def execution_row(e: CronExecution, now: datetime, app_name: str) -> dict[str, Any]:
     status = status_value(e.status)
     return {
         "tenant_id": e.tenant_id,
+        "app_name": app_name,
         "execution_id": e.execution_id,
         "event_name": e.event_name,
         "status": status,

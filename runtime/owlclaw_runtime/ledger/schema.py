@@ -3,10 +3,15 @@
 ``migrations.py`` builds these tables step by step from an empty database; the conformance suite
 checks that a migrated database and ``METADATA`` agree, so the two cannot drift silently.
 
-Every table that holds per-tenant data leads its keys and indexes with ``tenant_id``, so no query
-can touch another tenant's rows without saying so, and the governance queries made before each
-run (``daily_usage``, ``last_success_at``, ``recent_outcomes``, ``get_breaker``) are index range
-scans whatever the size of the ledger.
+Every table that holds per-tenant data leads its keys and indexes with ``tenant_id`` then
+``app_name`` (schema version 3), so no query can touch another tenant's or another app's rows
+without saying so (many hosts, each its own app, share one PostgreSQL ledger and may all have a
+trigger called ``e2scrub_all``), and the governance queries made before each run
+(``daily_usage``, ``last_success_at``, ``recent_outcomes``, ``get_breaker``) are index range scans
+whatever the size of the ledger.
+
+``owlclaw_ledger`` holds one row: the ledger's id, made when the ledger is created (or upgraded to
+version 3), so a toolkit can tell that a URL now points at another ledger.
 """
 
 from __future__ import annotations
@@ -25,6 +30,11 @@ BREAKERS = "owlclaw_breakers"
 TRIGGER_STATES = "owlclaw_trigger_states"
 JOURNAL = "owlclaw_migration_journal"
 HEARTBEATS = "owlclaw_worker_heartbeats"
+LEDGER_META = "owlclaw_ledger"
+
+# The app of rows written before schema version 3 (which had no app column) and of stores
+# opened without an app name. Like tenant "default".
+DEFAULT_APP = "default"
 
 # Statuses that are real executions (ExecutionStatus.counts_as_execution) and successes
 # (ExecutionStatus.is_success). Stored as the derived ``counted`` / ``succeeded`` columns so the
@@ -71,6 +81,17 @@ IdType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 METADATA = sa.MetaData()
 
+
+def app_column() -> sa.Column[str]:
+    """The app key (version 3), right after ``tenant_id``. The server default gives the rows that
+    existed before version 3 to ``DEFAULT_APP``; the store always writes its bound app."""
+    return sa.Column("app_name", sa.String(255), nullable=False, server_default=DEFAULT_APP)
+
+
+def tenant_column() -> sa.Column[str]:
+    return sa.Column("tenant_id", sa.String(64), nullable=False)
+
+
 schema_versions = sa.Table(
     SCHEMA_TABLE,
     METADATA,
@@ -83,7 +104,8 @@ executions = sa.Table(
     EXECUTIONS,
     METADATA,
     sa.Column("id", IdType, primary_key=True, autoincrement=True),
-    sa.Column("tenant_id", sa.String(64), nullable=False),
+    tenant_column(),
+    app_column(),
     sa.Column("execution_id", sa.String(64), nullable=False),
     sa.Column("event_name", sa.String(255), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
@@ -113,59 +135,90 @@ executions = sa.Table(
     # schema version 2
     sa.Column("counted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("succeeded", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.UniqueConstraint("tenant_id", "execution_id", name="uq_owlclaw_exec_tenant_execution"),
-    sa.Index("ix_owlclaw_exec_tenant_triggered", "tenant_id", "triggered_at", "id"),
-    # version 2: covering indexes for the per-run governance queries
+    sa.UniqueConstraint(
+        "tenant_id", "app_name", "execution_id", name="uq_owlclaw_exec_tenant_app_execution"
+    ),
+    sa.Index("ix_owlclaw_exec_tenant_triggered", "tenant_id", "app_name", "triggered_at", "id"),
+    # version 2: covering indexes for the per-run governance queries (version 3: app second)
     sa.Index(
-        "ix_owlclaw_exec_usage", "tenant_id", "event_name", "triggered_at", "status", "cost_usd"
+        "ix_owlclaw_exec_usage",
+        "tenant_id",
+        "app_name",
+        "event_name",
+        "triggered_at",
+        "status",
+        "cost_usd",
     ),
     # ends with id, so ORDER BY triggered_at DESC, id DESC is the index order on both databases
     sa.Index(
-        "ix_owlclaw_exec_outcomes", "tenant_id", "event_name", "counted", "triggered_at", "id"
+        "ix_owlclaw_exec_outcomes",
+        "tenant_id",
+        "app_name",
+        "event_name",
+        "counted",
+        "triggered_at",
+        "id",
     ),
-    sa.Index("ix_owlclaw_exec_success", "tenant_id", "event_name", "succeeded", "completed_at"),
+    sa.Index(
+        "ix_owlclaw_exec_success",
+        "tenant_id",
+        "app_name",
+        "event_name",
+        "succeeded",
+        "completed_at",
+    ),
 )
 
 management_events = sa.Table(
     EVENTS,
     METADATA,
     sa.Column("id", IdType, primary_key=True, autoincrement=True),
-    sa.Column("tenant_id", sa.String(64), nullable=False),
+    tenant_column(),
+    app_column(),
     sa.Column("event_name", sa.String(255), nullable=False),
     sa.Column("action", sa.String(64), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("actor", sa.String(255)),
     sa.Column("details", JSONType, nullable=False),
-    sa.Index("ix_owlclaw_events_tenant_event_at", "tenant_id", "event_name", "at"),
-    sa.Index("ix_owlclaw_events_tenant_at", "tenant_id", "at"),
+    sa.Index("ix_owlclaw_events_tenant_event_at", "tenant_id", "app_name", "event_name", "at"),
+    sa.Index("ix_owlclaw_events_tenant_at", "tenant_id", "app_name", "at"),
 )
 
 breakers = sa.Table(
     BREAKERS,
     METADATA,
-    sa.Column("tenant_id", sa.String(64), primary_key=True),
-    sa.Column("event_name", sa.String(255), primary_key=True),
+    tenant_column(),
+    app_column(),
+    sa.Column("event_name", sa.String(255), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("opened_at", UTCDateTime),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "app_name", "event_name", name="owlclaw_breakers_pkey"),
 )
 
 trigger_states = sa.Table(
     TRIGGER_STATES,
     METADATA,
-    sa.Column("tenant_id", sa.String(64), primary_key=True),
-    sa.Column("event_name", sa.String(255), primary_key=True),
+    tenant_column(),
+    app_column(),
+    sa.Column("event_name", sa.String(255), nullable=False),
     sa.Column("paused", sa.Boolean, nullable=False),
     sa.Column("migration_weight", sa.Float),
     sa.Column("shadow", sa.Boolean),
     sa.Column("last_fired_at", UTCDateTime),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.PrimaryKeyConstraint(
+        "tenant_id", "app_name", "event_name", name="owlclaw_trigger_states_pkey"
+    ),
 )
 
 journal = sa.Table(
     JOURNAL,
     METADATA,
     sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    # version 3: the journal was one list per ledger, whatever app wrote it
+    sa.Column("tenant_id", sa.String(64), nullable=False, server_default="default"),
+    app_column(),
     sa.Column("job", sa.String(255), nullable=False),
     sa.Column("action", sa.String(64), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
@@ -175,7 +228,15 @@ journal = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("forced", sa.Boolean, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Index("ix_owlclaw_journal_job", "job", "id"),
+    sa.Index("ix_owlclaw_journal_job", "tenant_id", "app_name", "job", "id"),
+    sa.Index("ix_owlclaw_journal_app", "tenant_id", "app_name", "id"),
+)
+
+ledger_meta = sa.Table(
+    LEDGER_META,
+    METADATA,
+    sa.Column("ledger_id", sa.String(64), primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
 )
 
 # schema version 4 (``migrations.HEARTBEATS_VERSION``): one row per running worker, replaced

@@ -11,6 +11,7 @@ discipline), rows <-> records in ``rows.py``, the prebuilt per-run statements in
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -65,6 +66,20 @@ __all__ = [
 ]
 
 _WEIGHT_TOLERANCE = 1e-9
+_EXECUTION_KEY = ("tenant_id", "app_name", "execution_id")
+_STATE_KEY = ("tenant_id", "app_name", "event_name")
+_APP_NAME_LIMIT = 255
+
+
+def _checked_app_name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > _APP_NAME_LIMIT:
+        raise ConfigurationError(
+            f"the ledger's app name must be 1 to {_APP_NAME_LIMIT} characters, got {name!r}",
+            field="app_name",
+        )
+    return name
+
+
 _JOURNAL_STATUSES = ("pending", "done", "undone")
 
 ex = s.executions
@@ -75,9 +90,18 @@ class SqlLedgerStore(LedgerStore):
 
     Opening the store checks the schema version, applies pending migrations and refuses a
     database written by a newer runtime (``ConfigurationError``).
+
+    The store is bound to one app (``app_name``, default ``"default"``): it reads and writes that
+    app's rows only, so apps sharing one database (one per host) never see each other's
+    executions, trigger states, breakers, events or journal. :meth:`for_app` gives a store
+    bound to another app on the same connections.
     """
 
-    def __init__(self, url: str | URL, *, migrate: bool = True) -> None:
+    def __init__(
+        self, url: str | URL, *, migrate: bool = True, app_name: str = s.DEFAULT_APP
+    ) -> None:
+        self.app_name = _checked_app_name(app_name)
+        self._owner = True
         self.url = normalize_url(url)
         self.display_url = self.url.render_as_string(hide_password=True)
         self.dialect = self.url.get_backend_name()
@@ -100,9 +124,10 @@ class SqlLedgerStore(LedgerStore):
                 upgrade(self._write_engine, url=self.display_url)
             else:
                 self._check_version()
-            if self.dialect == "postgresql":
-                with self._engine.connect() as conn:
+            with self._engine.connect() as conn:
+                if self.dialect == "postgresql":
                     self._pg_schema = str(conn.execute(sa.text("select current_schema()")).scalar())
+                self.ledger_id = str(conn.execute(sa.select(s.ledger_meta.c.ledger_id)).scalar())
         except ConfigurationError:
             self.close()
             raise
@@ -113,6 +138,16 @@ class SqlLedgerStore(LedgerStore):
                 field="OWLCLAW_LEDGER_URL",
             ) from exc
         self.schema_version = SCHEMA_VERSION
+
+    def for_app(self, app_name: str) -> SqlLedgerStore:
+        """This ledger bound to ``app_name``: the same engines, caches and group commit (so the
+        two share connections); closing the returned store closes nothing, close this one."""
+        if app_name == self.app_name:
+            return self
+        view = copy.copy(self)
+        view.app_name = _checked_app_name(app_name)
+        view._owner = False
+        return view
 
     # -- engine --
 
@@ -232,7 +267,9 @@ class SqlLedgerStore(LedgerStore):
     # -- executions --
 
     def record_execution(self, execution: CronExecution) -> None:
-        (error,) = self._group.submit([[execution_row(execution, datetime.now(UTC))]])
+        (error,) = self._group.submit(
+            [[execution_row(execution, datetime.now(UTC), self.app_name)]]
+        )
         if error is not None:
             raise own_error(error)
 
@@ -246,7 +283,7 @@ class SqlLedgerStore(LedgerStore):
         alone, and :class:`LedgerWriteError` names every execution not committed. The order
         is kept (a later row of the same execution wins)."""
         now = datetime.now(UTC)
-        rows = [execution_row(e, now) for e in executions]
+        rows = [execution_row(e, now, self.app_name) for e in executions]
         if not rows:
             return
         errors = self._group.submit([[row] for row in rows])
@@ -262,14 +299,14 @@ class SqlLedgerStore(LedgerStore):
         """One transaction upserting ``rows`` (the group committer's write)."""
         # The last row of each execution wins: one multi-row statement may not touch a row
         # twice on PostgreSQL, and every upsert rewrites every column anyway.
-        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        latest: dict[tuple[str, str, str], dict[str, Any]] = {}
         for row in rows:
-            key = (row["tenant_id"], row["execution_id"])
+            key = (row["tenant_id"], row["app_name"], row["execution_id"])
             latest.pop(key, None)
             latest[key] = row
         try:
             with self._writing() as conn:
-                self._upsert_many(conn, ex, list(latest.values()), ("tenant_id", "execution_id"))
+                self._upsert_many(conn, ex, list(latest.values()), _EXECUTION_KEY)
         except (ValueError, TypeError, ArithmeticError, sa.exc.StatementError) as exc:
             # a value the driver cannot bind (sqlite3: an int over 64 bits): a typed error too
             raise LedgerError(f"ledger {self.display_url}: {exc}") from exc
@@ -277,7 +314,9 @@ class SqlLedgerStore(LedgerStore):
     def get_execution(
         self, execution_id: str, *, tenant_id: str = "default"
     ) -> CronExecution | None:
-        rows = self._maps(q.GET_EXECUTION, {"tenant": tenant_id, "id": execution_id})
+        rows = self._maps(
+            q.GET_EXECUTION, {"tenant": tenant_id, "app": self.app_name, "id": execution_id}
+        )
         return execution_from_row(rows[0]) if rows else None
 
     def history(
@@ -289,7 +328,7 @@ class SqlLedgerStore(LedgerStore):
         statuses: list[str] | None = None,
     ) -> list[CronExecution]:
         limit = max(1, min(100, int(limit)))
-        query = sa.select(ex).where(ex.c.tenant_id == tenant_id)
+        query = sa.select(ex).where(ex.c.tenant_id == tenant_id, ex.c.app_name == self.app_name)
         if event_name is not None:
             query = query.where(ex.c.event_name == event_name)
         if statuses is not None:
@@ -319,7 +358,11 @@ class SqlLedgerStore(LedgerStore):
             sa.func.sum(ex.c.duration_seconds),
             sa.func.count(ex.c.duration_seconds),
             sa.func.sum(ex.c.cost_usd),
-        ).where(ex.c.tenant_id == tenant_id, ex.c.event_name == event_name)
+        ).where(
+            ex.c.tenant_id == tenant_id,
+            ex.c.app_name == self.app_name,
+            ex.c.event_name == event_name,
+        )
         if since is not None:
             query = query.where(ex.c.triggered_at >= since)
         if migration_weight is not None:
@@ -371,12 +414,18 @@ class SqlLedgerStore(LedgerStore):
     def daily_usage(
         self, event_name: str, *, start: datetime, end: datetime, tenant_id: str = "default"
     ) -> tuple[int, float]:
-        params = {"tenant": tenant_id, "event": event_name, "start": start, "end": end}
+        params = {
+            "tenant": tenant_id,
+            "app": self.app_name,
+            "event": event_name,
+            "start": start,
+            "end": end,
+        }
         count, cost = self._all(q.DAILY_USAGE, params)[0]
         return int(count), float(cost)
 
     def last_success_at(self, event_name: str, *, tenant_id: str = "default") -> datetime | None:
-        rows = self._all(q.LAST_SUCCESS, {"tenant": tenant_id, "event": event_name})
+        rows = self._all(q.LAST_SUCCESS, self._keys(tenant_id, event_name))
         value: datetime | None = rows[0][0] if rows else None
         return value
 
@@ -390,7 +439,7 @@ class SqlLedgerStore(LedgerStore):
     ) -> GovernanceFigures:
         if not cooldown and daily is None:
             return GovernanceFigures()
-        params: dict[str, Any] = {"tenant": tenant_id, "event": event_name}
+        params: dict[str, Any] = self._keys(tenant_id, event_name)
         if daily is not None:
             params["start"], params["end"] = daily
         row = self._all(q.GOVERNANCE_FIGURES[(cooldown, daily is not None)], params)[0]
@@ -404,13 +453,13 @@ class SqlLedgerStore(LedgerStore):
     def recent_outcomes(self, event_name: str, n: int, *, tenant_id: str = "default") -> list[bool]:
         if n <= 0:
             return []
-        params = {"tenant": tenant_id, "event": event_name, "n": int(n)}
+        params = {**self._keys(tenant_id, event_name), "n": int(n)}
         return [bool(r[0]) for r in self._all(q.RECENT_OUTCOMES, params)]
 
     def iter_all_executions(self, *, tenant_id: str = "default") -> Iterator[CronExecution]:
         query = (
             sa.select(ex)
-            .where(ex.c.tenant_id == tenant_id)
+            .where(ex.c.tenant_id == tenant_id, ex.c.app_name == self.app_name)
             .order_by(ex.c.triggered_at.asc().nulls_first(), ex.c.id.asc())
         )
         with self._reading() as conn:
@@ -424,6 +473,7 @@ class SqlLedgerStore(LedgerStore):
         t = s.management_events
         values = {
             "tenant_id": event.tenant_id,
+            "app_name": self.app_name,
             "event_name": event.event_name,
             "action": event.action,
             "at": event.at,
@@ -438,7 +488,7 @@ class SqlLedgerStore(LedgerStore):
         self, event_name: str | None = None, *, tenant_id: str = "default", limit: int = 100
     ) -> list[ManagementEvent]:
         t = s.management_events
-        query = sa.select(t).where(t.c.tenant_id == tenant_id)
+        query = sa.select(t).where(t.c.tenant_id == tenant_id, t.c.app_name == self.app_name)
         if event_name is not None:
             query = query.where(t.c.event_name == event_name)
         query = query.order_by(t.c.at.desc(), t.c.id.desc()).limit(max(1, min(1000, int(limit))))
@@ -459,7 +509,7 @@ class SqlLedgerStore(LedgerStore):
     # -- breaker and trigger state --
 
     def get_breaker(self, event_name: str, *, tenant_id: str = "default") -> BreakerState:
-        found = self._all(q.GET_BREAKER, {"tenant": tenant_id, "event": event_name})
+        found = self._all(q.GET_BREAKER, self._keys(tenant_id, event_name))
         if not found:
             return BreakerState(event_name=event_name, tenant_id=tenant_id)
         row = found[0]
@@ -479,7 +529,7 @@ class SqlLedgerStore(LedgerStore):
                 opened_at=row.opened_at,
                 tenant_id=tenant_id,
             )
-            for row in self._all(q.ALL_BREAKERS, {"tenant": tenant_id})
+            for row in self._all(q.ALL_BREAKERS, {"tenant": tenant_id, "app": self.app_name})
         }
         return {
             name: found.get(name) or BreakerState(event_name=name, tenant_id=tenant_id)
@@ -491,16 +541,17 @@ class SqlLedgerStore(LedgerStore):
             raise LedgerError(f"breaker state must be closed, open or half_open: {state.state!r}")
         values = {
             "tenant_id": state.tenant_id,
+            "app_name": self.app_name,
             "event_name": state.event_name,
             "state": state.state,
             "opened_at": state.opened_at,
             "updated_at": datetime.now(UTC),
         }
         with self._writing() as conn:
-            self._upsert(conn, s.breakers, values, ("tenant_id", "event_name"))
+            self._upsert(conn, s.breakers, values, _STATE_KEY)
 
     def get_trigger_state(self, event_name: str, *, tenant_id: str = "default") -> TriggerState:
-        rows = self._maps(q.GET_TRIGGER_STATE, {"tenant": tenant_id, "event": event_name})
+        rows = self._maps(q.GET_TRIGGER_STATE, self._keys(tenant_id, event_name))
         if not rows:
             return TriggerState(event_name=event_name, tenant_id=tenant_id)
         return trigger_state_from_row(rows[0])
@@ -508,6 +559,7 @@ class SqlLedgerStore(LedgerStore):
     def save_trigger_state(self, state: TriggerState) -> None:
         values = {
             "tenant_id": state.tenant_id,
+            "app_name": self.app_name,
             "event_name": state.event_name,
             "paused": bool(state.paused),
             "migration_weight": state.migration_weight,
@@ -516,7 +568,7 @@ class SqlLedgerStore(LedgerStore):
             "updated_at": state.updated_at or datetime.now(UTC),
         }
         with self._writing() as conn:
-            self._upsert(conn, s.trigger_states, values, ("tenant_id", "event_name"))
+            self._upsert(conn, s.trigger_states, values, _STATE_KEY)
 
     def advance_last_fired(
         self,
@@ -534,6 +586,7 @@ class SqlLedgerStore(LedgerStore):
         serialises writers. PostgreSQL runs it in autocommit (one round trip)."""
         params = {
             "tenant_id": tenant_id,
+            "app_name": self.app_name,
             "event_name": event_name,
             "paused": False,
             "last_fired_at": instant,
@@ -571,6 +624,7 @@ class SqlLedgerStore(LedgerStore):
             from sqlalchemy.dialects.sqlite import insert
         base = insert(t).values(
             tenant_id=sa.bindparam("tenant_id"),
+            app_name=sa.bindparam("app_name"),
             event_name=sa.bindparam("event_name"),
             paused=sa.bindparam("paused"),
             last_fired_at=sa.bindparam("last_fired_at"),
@@ -578,7 +632,7 @@ class SqlLedgerStore(LedgerStore):
         )
         older_than = sa.bindparam("older_than", type_=t.c.last_fired_at.type)
         stmt: sa.sql.Executable = base.on_conflict_do_update(
-            index_elements=["tenant_id", "event_name"],
+            index_elements=list(_STATE_KEY),
             set_={
                 "last_fired_at": base.excluded.last_fired_at,
                 "updated_at": base.excluded.updated_at,
@@ -590,7 +644,11 @@ class SqlLedgerStore(LedgerStore):
 
     def all_trigger_states(self, *, tenant_id: str = "default") -> list[TriggerState]:
         t = s.trigger_states
-        query = sa.select(t).where(t.c.tenant_id == tenant_id).order_by(t.c.event_name)
+        query = (
+            sa.select(t)
+            .where(t.c.tenant_id == tenant_id, t.c.app_name == self.app_name)
+            .order_by(t.c.event_name)
+        )
         return [trigger_state_from_row(r) for r in self._maps(query)]
 
     # -- migration journal --
@@ -600,6 +658,8 @@ class SqlLedgerStore(LedgerStore):
             raise LedgerError(f"journal status must be pending, done or undone: {entry.status!r}")
         t = s.journal
         values = {
+            "tenant_id": entry.tenant_id,
+            "app_name": self.app_name,
             "job": entry.job,
             "action": entry.action,
             "at": entry.at,
@@ -621,26 +681,29 @@ class SqlLedgerStore(LedgerStore):
                 f"not {status!r}"
             )
         t = s.journal
+        mine = t.c.app_name == self.app_name
         with self._writing() as conn:
             # Conditional update: the check and the change are one statement, so two processes
             # cannot both complete the same pending row.
             updated = conn.execute(
                 sa.update(t)
-                .where(t.c.id == entry_id, t.c.status == "pending")
+                .where(t.c.id == entry_id, mine, t.c.status == "pending")
                 .values(status=status)
             ).rowcount
             if updated == 1:
                 return
-            current = conn.execute(sa.select(t.c.status).where(t.c.id == entry_id)).scalar()
+            current = conn.execute(sa.select(t.c.status).where(t.c.id == entry_id, mine)).scalar()
         if current is None:
             raise LedgerError(f"journal row {entry_id} does not exist")
         raise LedgerError(
             f"journal row {entry_id} is {current}; only pending rows can change (append-only)"
         )
 
-    def journal(self, job: str | None = None, *, limit: int | None = None) -> list[JournalEntry]:
+    def journal(
+        self, job: str | None = None, *, limit: int | None = None, tenant_id: str = "default"
+    ) -> list[JournalEntry]:
         t = s.journal
-        query = sa.select(t)
+        query = sa.select(t).where(t.c.tenant_id == tenant_id, t.c.app_name == self.app_name)
         if job is not None:
             query = query.where(t.c.job == job)
         if limit is not None:
@@ -655,7 +718,11 @@ class SqlLedgerStore(LedgerStore):
 
     def journal_pending(self) -> list[JournalEntry]:
         t = s.journal
-        query = sa.select(t).where(t.c.status == "pending").order_by(t.c.id.asc())
+        query = (
+            sa.select(t)
+            .where(t.c.app_name == self.app_name, t.c.status == "pending")
+            .order_by(t.c.id.asc())
+        )
         return [_journal_entry(r) for r in self._maps(query)]
 
     # -- worker heartbeats --
@@ -718,6 +785,51 @@ class SqlLedgerStore(LedgerStore):
             ).rowcount
         return bool(deleted)
 
+    # -- apps --
+
+    def _keys(self, tenant_id: str, event_name: str) -> dict[str, Any]:
+        return {"tenant": tenant_id, "app": self.app_name, "event": event_name}
+
+    def adopt_rows(
+        self,
+        event_names: Iterable[str],
+        *,
+        from_app: str = s.DEFAULT_APP,
+        tenant_id: str = "default",
+    ) -> int:
+        """Give this app the rows ``from_app`` holds for ``event_names`` (journal: those jobs),
+        in one transaction; returns how many moved. A trigger state or breaker this app already
+        has wins over ``from_app``'s (that one stays where it is); so does an execution id."""
+        names = sorted(set(event_names))
+        if not names or from_app == self.app_name:
+            return 0
+        moved = 0
+        with self._writing() as conn:
+            for table, name_col, key in (
+                (ex, "event_name", "execution_id"),
+                (s.management_events, "event_name", None),
+                (s.breakers, "event_name", "event_name"),
+                (s.trigger_states, "event_name", "event_name"),
+                (s.journal, "job", None),
+            ):
+                where = [
+                    table.c.tenant_id == tenant_id,
+                    table.c.app_name == from_app,
+                    table.c[name_col].in_(names),
+                ]
+                if key is not None:
+                    mine = table.alias("mine")
+                    where.append(
+                        ~sa.exists().where(
+                            mine.c.tenant_id == table.c.tenant_id,
+                            mine.c.app_name == self.app_name,
+                            mine.c[key] == table.c[key],
+                        )
+                    )
+                result = conn.execute(sa.update(table).where(*where).values(app_name=self.app_name))
+                moved += int(result.rowcount or 0)
+        return moved
+
     # -- leader lock and lifecycle --
 
     def leader_lock(self, name: str) -> LeaderLock:
@@ -745,6 +857,8 @@ class SqlLedgerStore(LedgerStore):
         return self._engine
 
     def close(self) -> None:
+        if not self._owner:
+            return  # a view from for_app: the connections are the owner's
         self._engine.dispose()
         if self.dialect == "postgresql":  # its own pool; SQLite's shares the write pool
             self._read_engine.dispose()
@@ -756,7 +870,7 @@ class SqlLedgerStore(LedgerStore):
         self.close()
 
     def __repr__(self) -> str:
-        return f"SqlLedgerStore({self.display_url!r})"
+        return f"SqlLedgerStore({self.display_url!r}, app_name={self.app_name!r})"
 
 
 def _journal_entry(r: Mapping[Any, Any]) -> JournalEntry:
@@ -771,4 +885,5 @@ def _journal_entry(r: Mapping[Any, Any]) -> JournalEntry:
         forced=bool(r["forced"]),
         status=r["status"],
         id=int(r["id"]),
+        tenant_id=r["tenant_id"],
     )

@@ -6,6 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from owlclaw_runtime.ledger import (
     SCHEMA_VERSION,
     BreakerState,
@@ -13,6 +15,7 @@ from owlclaw_runtime.ledger import (
     LedgerError,
     LedgerStore,
     ManagementEvent,
+    SqlLedgerStore,
     TriggerState,
     WorkerHeartbeat,
 )
@@ -413,6 +416,89 @@ def test_no_query_returns_another_tenants_rows(ledger_store: LedgerStore) -> Non
     assert list(ledger_store.iter_all_executions()) == []
 
 
+def _for_app(store: LedgerStore, name: str) -> LedgerStore:
+    assert isinstance(store, SqlLedgerStore)
+    return store.for_app(name)
+
+
+def test_no_query_returns_another_apps_rows(ledger_store: LedgerStore) -> None:
+    """Two hosts' apps on one ledger, with the same event name, execution id and tenant."""
+    web1, web2 = _for_app(ledger_store, "web1"), _for_app(ledger_store, "web2")
+    for store, status in ((web1, S.SUCCESS), (web2, S.FAILED)):
+        store.record_executions([run("e2scrub_all", status, execution_id="same-id", cost=1.0)])
+        store.record_event(ManagementEvent("e2scrub_all", "pause", T0))
+        store.journal_append(JournalEntry("e2scrub_all", "cutover", T0, "root"))
+    web1.save_breaker(BreakerState("e2scrub_all", "open", T0))
+    web1.save_trigger_state(
+        TriggerState("e2scrub_all", paused=True, migration_weight=0.5, shadow=False)
+    )
+    assert web1.advance_last_fired("e2scrub_all", T0) is True
+    assert web2.advance_last_fired("e2scrub_all", T0) is True  # its own watermark
+    assert web2.get_execution("same-id").status == S.FAILED  # type: ignore[union-attr]
+    assert web1.get_execution("same-id").status == S.SUCCESS  # type: ignore[union-attr]
+    assert ledger_store.get_execution("same-id") is None  # the "default" app has none
+    assert [e.status for e in web2.history("e2scrub_all")] == [S.FAILED]
+    assert web2.stats("e2scrub_all").overall.successes == 0
+    assert web2.daily_usage("e2scrub_all", start=T0, end=T0 + timedelta(days=1)) == (1, 1.0)
+    assert web2.last_success_at("e2scrub_all") is None
+    assert web1.last_success_at("e2scrub_all") is not None
+    assert web2.recent_outcomes("e2scrub_all", 5) == [False]
+    figures = web2.governance_figures(
+        "e2scrub_all", cooldown=True, daily=(T0, T0 + timedelta(days=1))
+    )
+    assert (figures.daily_runs, figures.last_success_at) == (1, None)
+    assert len(web2.events("e2scrub_all")) == 1
+    assert web2.get_breaker("e2scrub_all").state == "closed"
+    assert web2.breakers(["e2scrub_all"])["e2scrub_all"].state == "closed"
+    state = web2.get_trigger_state("e2scrub_all")
+    assert (state.paused, state.migration_weight, state.shadow) == (False, None, None)
+    assert state.last_fired_at == T0
+    assert [s.paused for s in web1.all_trigger_states()] == [True]
+    assert [(e.job, e.action) for e in web2.journal()] == [("e2scrub_all", "cutover")]
+    assert ledger_store.journal() == [] and ledger_store.history() == []
+    assert [e.status for e in web2.iter_all_executions()] == [S.FAILED]
+
+
+def test_a_journal_row_of_another_app_cannot_be_changed(ledger_store: LedgerStore) -> None:
+    web1, web2 = _for_app(ledger_store, "web1"), _for_app(ledger_store, "web2")
+    row = web1.journal_append(JournalEntry("job", "cutover", T0, "root", status="pending"))
+    with pytest.raises(LedgerError, match="does not exist"):
+        web2.journal_update_status(row, "done")
+    web1.journal_update_status(row, "done")
+    assert [e.status for e in web1.journal()] == ["done"]
+
+
+def test_adopt_rows_moves_an_apps_jobs_and_keeps_what_the_app_has(
+    ledger_store: LedgerStore,
+) -> None:
+    """Rows from before schema version 3 are the "default" app's until an app takes its own."""
+    old, web1 = ledger_store, _for_app(ledger_store, "web1")
+    old.record_execution(run("backup", execution_id="e1"))
+    old.record_execution(run("other", execution_id="e2"))
+    old.record_event(ManagementEvent("backup", "pause", T0))
+    old.save_breaker(BreakerState("backup", "open", T0))
+    old.save_trigger_state(TriggerState("backup", shadow=False))
+    old.save_trigger_state(TriggerState("clash", shadow=False))
+    old.journal_append(JournalEntry("backup", "cutover", T0, "root"))
+    web1.save_trigger_state(TriggerState("clash", paused=True))
+    moved = web1.adopt_rows(["backup", "clash"])
+    assert moved == 5  # execution, event, breaker, trigger state, journal row of "backup"
+    assert [e.execution_id for e in web1.history()] == ["e1"]
+    assert [e.execution_id for e in old.history()] == ["e2"]
+    assert web1.get_breaker("backup").state == "open"
+    assert web1.get_trigger_state("backup").shadow is False
+    assert web1.get_trigger_state("clash").paused is True  # the app's own state wins
+    assert old.get_trigger_state("clash").shadow is False  # and the other stays put
+    assert [e.job for e in web1.journal()] == ["backup"] and old.journal() == []
+    assert len(web1.events("backup")) == 1
+    assert web1.adopt_rows(["backup", "clash"]) == 0  # rerunning moves nothing
+
+
+def test_the_ledger_has_one_id_for_every_app(ledger_store: LedgerStore) -> None:
+    assert isinstance(ledger_store.ledger_id, str) and len(ledger_store.ledger_id) == 32
+    assert _for_app(ledger_store, "web1").ledger_id == ledger_store.ledger_id
+
+
 def test_iter_all_executions_is_oldest_first(ledger_store: LedgerStore) -> None:
     for i in (3, 1, 2):
         ledger_store.record_execution(run(execution_id=f"i{i}", at=T0 + timedelta(hours=i)))
@@ -600,3 +686,43 @@ def test_journal_pending_lists_only_pending_rows_oldest_first(ledger_store: Ledg
     (left,) = ledger_store.journal_pending()
     assert (left.job, left.status) == ("c", "pending")
     assert LedgerStore.journal_pending(ledger_store) == [left]  # the base default agrees
+
+
+APPS = ("web1", "web2", "default")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    writes=st.lists(
+        st.tuples(
+            st.sampled_from(APPS),
+            st.sampled_from(("e2scrub_all", "backup")),
+            st.sampled_from(("r1", "r2", "r3")),
+            st.sampled_from((S.SUCCESS, S.FAILED, S.SKIPPED, S.FALLBACK)),
+        ),
+        max_size=25,
+    )
+)
+def test_each_app_reads_back_exactly_its_own_writes(
+    writes: list[tuple[str, str, str, ExecutionStatus]],
+) -> None:
+    """Whatever the apps write, in any order and with clashing ids and event names, every app
+    reads back exactly the last row it wrote per execution id, and nothing of the others'."""
+    store = SqlLedgerStore("sqlite://")
+    try:
+        views = {name: store.for_app(name) for name in APPS}
+        model: dict[tuple[str, str], tuple[str, ExecutionStatus]] = {}
+        for minute, (app, event, execution_id, status) in enumerate(writes):
+            at = T0 + timedelta(minutes=minute)
+            views[app].record_execution(run(event, status, at=at, execution_id=execution_id))
+            model[(app, execution_id)] = (event, status)
+        for app, view in views.items():
+            mine = {k[1]: v for k, v in model.items() if k[0] == app}
+            got = {e.execution_id: (e.event_name, e.status) for e in view.history(limit=100)}
+            assert got == mine, app
+            for event in ("e2scrub_all", "backup"):
+                counted = [s for ev, s in mine.values() if ev == event and s != S.SKIPPED]
+                assert view.stats(event).overall.executions == len(counted)
+                assert len(view.recent_outcomes(event, 100)) == len(counted)
+    finally:
+        store.close()

@@ -40,10 +40,8 @@ def _applied(url: str) -> list[int]:
 VERSIONS = [m.version for m in MIGRATIONS]
 
 
-def test_versions_increase_from_one_and_only_version_3_is_reserved() -> None:
-    # 3 is being written on another branch (app-keyed tables); heartbeats are 4
-    assert sorted(set(VERSIONS)) == VERSIONS and VERSIONS[0] == 1
-    assert set(range(1, VERSIONS[-1] + 1)) - set(VERSIONS) <= {3}
+def test_versions_are_consecutive_from_one() -> None:
+    assert list(range(1, len(MIGRATIONS) + 1)) == VERSIONS
     assert SCHEMA_VERSION == MIGRATIONS[-1].version == HEARTBEATS_VERSION == 4
 
 
@@ -55,6 +53,10 @@ def test_a_fresh_database_gets_every_version_once(ledger_url: str) -> None:
 
 def test_the_migrated_database_matches_the_declared_tables(ledger_url: str) -> None:
     open_store(ledger_url).close()
+    _assert_matches_declared(ledger_url)
+
+
+def _assert_matches_declared(ledger_url: str) -> None:
     engine = _engine(ledger_url)
     try:
         inspector = sa.inspect(engine)
@@ -69,8 +71,131 @@ def test_the_migrated_database_matches_the_declared_tables(ledger_url: str) -> N
             uniques = {u["name"] for u in inspector.get_unique_constraints(table.name)}
             indexes = {k: v for k, v in indexes.items() if k not in uniques}
             assert indexes == declared, table.name
+            primary = inspector.get_pk_constraint(table.name)["constrained_columns"]
+            assert primary == [c.name for c in table.primary_key.columns], table.name
+            unique_columns = sorted(
+                u["column_names"] for u in inspector.get_unique_constraints(table.name)
+            )
+            assert unique_columns == sorted(
+                [c.name for c in u.columns]
+                for u in table.constraints
+                if isinstance(u, sa.UniqueConstraint)
+            ), table.name
     finally:
         engine.dispose()
+
+
+def _v2_rows(conn: sa.Connection) -> None:
+    """One row per data table as a version-2 runtime wrote them (no app column)."""
+    v2_exec = sa.table(
+        s.EXECUTIONS,
+        *(
+            sa.column(c.name, c.type)
+            for c in s.executions.columns
+            if c.name not in ("id", "app_name")
+        ),
+    )
+    base = {
+        "tenant_id": "default",
+        "event_name": "e2scrub_all",
+        "trigger_type": "cron",
+        "decision_mode": "fallback",
+        "migration_weight": 0.0,
+        "backend": "local",
+        "llm_calls": 0,
+        "tokens_in": 0,
+        "tokens_out": 0,
+        "cost_usd": 0.0,
+        "governance_checks": {},
+        "retry_count": 0,
+        "context": {},
+        "recorded_at": T0,
+        "counted": True,
+        "succeeded": True,
+        "status": "success",
+        "execution_id": "x-1",
+        "triggered_at": T0,
+        "completed_at": T0 + timedelta(seconds=1),
+        "output_tail": "secret output",
+    }
+    conn.execute(sa.insert(v2_exec).values(base))
+    columns = {
+        s.EVENTS: {
+            "tenant_id": "default",
+            "event_name": "e2scrub_all",
+            "action": "pause",
+            "at": T0,
+            "details": {},
+        },
+        s.BREAKERS: {
+            "tenant_id": "default",
+            "event_name": "e2scrub_all",
+            "state": "open",
+            "opened_at": T0,
+            "updated_at": T0,
+        },
+        s.TRIGGER_STATES: {
+            "tenant_id": "default",
+            "event_name": "e2scrub_all",
+            "paused": False,
+            "migration_weight": 0.5,
+            "shadow": False,
+            "updated_at": T0,
+        },
+        s.JOURNAL: {
+            "job": "e2scrub_all",
+            "action": "cutover",
+            "at": T0,
+            "user": "root",
+            "from_state": {},
+            "to_state": {},
+            "forced": False,
+            "status": "done",
+        },
+    }
+    declared = {t.name: t for t in s.METADATA.sorted_tables}
+    for name, row in columns.items():
+        table = sa.table(name, *(sa.column(k, declared[name].c[k].type) for k in row))
+        conn.execute(sa.insert(table).values(row))
+
+
+def test_a_version_2_ledger_gives_its_rows_to_the_default_app_and_is_keyed_by_app(
+    ledger_url: str,
+) -> None:
+    raw = _engine(ledger_url)
+    try:
+        assert upgrade(raw, url=ledger_url, target=2) == 0
+        with raw.begin() as conn:
+            _v2_rows(conn)
+    finally:
+        raw.dispose()
+    store = open_store(ledger_url)
+    web1 = open_store(ledger_url, app_name="web1")
+    try:
+        assert _applied(ledger_url) == VERSIONS
+        _assert_matches_declared(ledger_url)
+        assert store.ledger_id is not None and web1.ledger_id == store.ledger_id
+        # every row written before version 3 is the "default" app's, untouched
+        [row] = store.history("e2scrub_all")
+        assert (row.execution_id, row.output_tail) == ("x-1", "secret output")
+        assert store.recent_outcomes("e2scrub_all", 5) == [True]
+        assert store.get_breaker("e2scrub_all").state == "open"
+        assert store.get_trigger_state("e2scrub_all").migration_weight == 0.5
+        assert [(e.job, e.tenant_id) for e in store.journal()] == [("e2scrub_all", "default")]
+        assert len(store.events("e2scrub_all")) == 1
+        # another app sees none of it and may use the same keys
+        assert web1.history() == [] and web1.journal() == [] and web1.events() == []
+        assert web1.get_trigger_state("e2scrub_all").migration_weight is None
+        web1.record_execution(store.get_execution("x-1"))  # type: ignore[arg-type]
+        web1.save_trigger_state(store.get_trigger_state("e2scrub_all"))
+        assert len(store.history()) == len(web1.history()) == 1
+        # and the app takes the rows that are its own
+        assert web1.adopt_rows(["e2scrub_all"]) == 3  # event, breaker and journal row: the
+        # execution and trigger state it already has win
+        assert store.journal() == [] and [e.job for e in web1.journal()] == ["e2scrub_all"]
+    finally:
+        store.close()
+        web1.close()
 
 
 def test_an_older_schema_is_migrated_and_its_rows_backfilled(ledger_url: str) -> None:
@@ -82,7 +207,7 @@ def test_an_older_schema_is_migrated_and_its_rows_backfilled(ledger_url: str) ->
             *(
                 sa.column(c.name, c.type)
                 for c in s.executions.columns
-                if c.name not in ("id", "counted", "succeeded")
+                if c.name not in ("id", "app_name", "counted", "succeeded")
             ),
         )
         base = {
