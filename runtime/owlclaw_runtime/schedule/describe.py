@@ -140,7 +140,7 @@ def describe_spec(spec: CronSpec) -> str:
         dow = compress(spec.dow, 0, 6, steps=False) if spec.dow else "*"
     try:
         text = _cron_descriptor(f"{minute} {hour} {dom} {month} {dow}")
-    except Exception:  # noqa: BLE001 - cron-descriptor's own errors are not ours to raise
+    except Exception:  # cron-descriptor raises its own types on odd text; we never do
         return plain_description(spec)
     if not text or not text[0].isupper():
         return plain_description(spec)

@@ -582,9 +582,10 @@ def _cronie15_range(
     step = 1
     if s[pos] == "/":
         pos += 1
+        step_at = pos
         step, pos = _cronie15_number(s, pos, 0, None, ", \t\n", term)
         if step == 0:
-            raise _FieldError("step must be a positive number", pos - 1, term)
+            raise _FieldError("step must be a positive number", step_at, term)
     if hi < low or hi > high:
         raise _FieldError(f"{hi} is out of range {low}-{high}", start, term)
     if step > high:
@@ -657,9 +658,10 @@ def _debian_range(
     step = 1
     if s[pos] == "/":
         pos += 1
+        step_at = pos
         step, pos = _debian_number(s, pos, 0, None, term)
         if step <= 0:
-            raise _FieldError("step must be a positive number", pos - 1, term)
+            raise _FieldError("step must be a positive number", step_at, term)
     # Debian's "Explicitly check for sane values" (e.g. 5-64/30): both ends of a range must be
     # inside the field even when the step would never reach the second one.
     for end in (lo, hi):
