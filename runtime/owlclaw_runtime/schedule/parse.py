@@ -269,7 +269,8 @@ def _vixie_fields(expr: str, dialect: str, tokens: list[tuple[str, int]]) -> Cro
                 f"bad {FIELD_TITLES[fname]}: {err.reason} in {text!r}",
                 field=fname,
                 token=err.term,
-                column=col + err.offset + 1,
+                # a number missing at the end of the field points at its last character
+                column=col + min(err.offset, len(text) - 1) + 1,
             ) from None
         randomized = randomized or rnd
         warnings.extend(f"{FIELD_TITLES[fname]} {text!r}: {note}" for note in notes)
