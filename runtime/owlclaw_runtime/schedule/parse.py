@@ -830,6 +830,12 @@ def _busybox_fields(expr: str, tokens: list[str], cols: list[int]) -> CronSpec:
     month = frozenset(i + 1 for i, v in enumerate(tables["month"]) if v)
     dow = frozenset(i for i, v in enumerate(tables["dow"]) if v)
     for fname, text in zip(FIELDS, tokens, strict=True):
+        warnings.extend(
+            f"{FIELD_TITLES[fname]} {text!r}: {digits[:24]}{'...' if len(digits) > 24 else ''} "
+            f"is read as {c_int(digits)} (strtol's long stored in an int)"
+            for digits in re.findall(r"[0-9]+", text)
+            if _magnitude(digits) > _INT_MAX
+        )
         if re.search(r"(^|,)[0-9]+/", text):
             warnings.append(f"{FIELD_TITLES[fname]} {text!r}: busybox reads N/step as just N")
     if tokens[2].startswith("*/"):
