@@ -167,13 +167,20 @@ class _CronMain:
         self.now = 0
         self.queued = False
         self.started: list[int] = []
+        self._offsets: dict[int, int] = {}  # UTC minute -> offset (zones change on minutes)
 
     def clock_time(self) -> int:
         # set_time(): (StartTime + GMToff) / SECONDS_PER_MINUTE
-        off = datetime.fromtimestamp(self.now, tz=self.tz).utcoffset()
-        return (self.now + int(off.total_seconds() if off else 0)) // 60
+        minute = self.now // 60
+        off = self._offsets.get(minute)
+        if off is None:
+            delta = datetime.fromtimestamp(minute * 60, tz=self.tz).utcoffset()
+            off = self._offsets[minute] = int(delta.total_seconds()) if delta else 0
+        return (self.now + off) // 60
 
     def find_jobs(self, vtime: int, do_wild: bool, do_non_wild: bool) -> None:
+        if vtime % 60 not in self.spec.minute or (vtime // 60) % 24 not in self.spec.hour:
+            return  # minute and hour of the wall minute number, before building its date
         due = _spec_matches(self.spec, _EPOCH_NAIVE + timedelta(minutes=vtime))
         if due and ((do_wild and self.wild) or (do_non_wild and not self.wild)):
             self.queued = True  # job_add: at most once in the queue
@@ -320,7 +327,9 @@ def _compare(legacy: TimeModel, trigger: TimeModel, start: datetime, end: dateti
             # not clipped to the window: the reference must start where the loop is steady
             # after a forward jump the paced catch-up (six busy minutes per real minute) can
             # run on for up to jump / 5 real minutes
-            spill = tr.delta_minutes // 5 if tr.delta_minutes > 0 else 0
+            # (a job with n run times a day is busy in at most n of those steps)
+            times = len(lspec.minute) * len(lspec.hour)
+            spill = min(tr.delta_minutes // 5, times // 6 + 1) if tr.delta_minutes > 0 else 0
             windows.append((t - _MARGIN, t + max(0, -tr.delta_minutes) + _MARGIN + spill))
     windows = _merge(windows)
     v.windows = len(windows)

@@ -64,8 +64,11 @@ class _Clock:
         self._off = offset
 
     def wall(self, second: int) -> int:
+        # the offset in force at the start of the UTC minute, as everywhere in the model
+        # (a pre-1972 change at an odd second takes effect at the next minute)
         changes = self._changes
-        while self._next < len(changes) and changes[self._next][0] <= second:
+        minute_start = second - second % 60
+        while self._next < len(changes) and changes[self._next][0] <= minute_start:
             self._off = changes[self._next][1]
             self._next += 1
         return (second + self._off) // 60
@@ -305,7 +308,8 @@ class Schedule:
         The loop is steady (timeDiff == 1) one minute before the change and again once a
         repeated interval has passed and the catch-up after a forward jump is over. The
         catch-up runs at most six busy minutes per real minute (``sleep(10)`` after each), so
-        it ends within ``jump / 5`` real minutes even when every skipped minute is busy.
+        it ends within ``jump / 5`` real minutes even when every skipped minute is busy, and
+        within ``n / 6`` for a job with n run times a day.
         """
         t = tr.at // 60
         delta = (tr.after // 60) - (tr.before // 60)
@@ -314,7 +318,8 @@ class Schedule:
         # cron.c runs *every* job for each missed minute.
         if self.spec.is_wildcard and not (2 <= diff <= 5):
             return None
-        spill = delta // 5 + 2 if delta > 0 else 0
+        # a job with n run times a day has at most n busy steps, n / 6 real minutes
+        spill = min(delta // 5, len(self.matcher.times) // 6 + 1) + 2 if delta > 0 else 0
         return t - 1, t + max(0, -delta) + 1 + spill
 
     def _windows(self, u0: int, u1: int) -> list[tuple[int, int]]:
