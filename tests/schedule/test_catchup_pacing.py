@@ -74,17 +74,44 @@ def test_an_hourly_fixed_job_after_the_jump_runs_late_behind_the_catch_up() -> N
     assert "07:05" in got
 
 
+# (zone, first year, last year): DST both ways, 30-minute DST, a 24-hour jump (Apia 2011),
+# negative DST (Dublin), offset changes without DST (Caracas 2016) and at an odd second
+# (Monrovia 1972, -0:44:30 -> 0:00).
+ZONE_YEARS = [
+    (NY, 2011, 2012),
+    ("Europe/London", 2011, 2012),
+    ("Australia/Lord_Howe", 2011, 2012),
+    ("Pacific/Apia", 2011, 2012),
+    ("Europe/Dublin", 2011, 2012),
+    ("America/Caracas", 2016, 2016),
+    ("Africa/Monrovia", 1972, 1972),
+]
+
+
 @pytest.mark.parametrize(
-    "expr", ["0-55/5 2 * * *", "0-59 2,3 * * *", "0-59/2 0-3 * * *", "30 2 * * *", "*/7 * * * *"]
+    "expr",
+    [
+        "0-55/5 2 * * *",
+        "0-59 2,3 * * *",
+        "0-59/2 0-3 * * *",
+        "0,1,2,3,4,5,6 2 * * *",
+        "0-6 0-23 * * *",
+        "30 2 * * *",
+        "*/7 * * * *",
+    ],
 )
-@pytest.mark.parametrize("zone", [NY, "Europe/London", "Australia/Lord_Howe", "Pacific/Apia"])
-def test_model_equals_the_independent_reference_loop(expr: str, zone: str) -> None:
+@pytest.mark.parametrize(("zone", "first", "last"), ZONE_YEARS, ids=[z[0] for z in ZONE_YEARS])
+def test_model_equals_the_independent_reference_loop(
+    expr: str, zone: str, first: int, last: int
+) -> None:
     s = Schedule(expr, timezone=zone)
-    start = int(datetime(2011, 1, 1, tzinfo=UTC).timestamp())
-    end = int(datetime(2013, 1, 1, tzinfo=UTC).timestamp())
+    start = int(datetime(first, 1, 1, tzinfo=UTC).timestamp())
+    end = int(datetime(last + 1, 1, 1, tzinfo=UTC).timestamp())
     model = TimeModel(expr, "debian", zone, "daemon", zone)
-    for tr in s.zone.transitions(start, end):
-        a, b = tr.at // 60 - 5, tr.at // 60 + 240
+    changes = s.zone.transitions(start, end)
+    assert changes
+    for tr in changes:
+        a, b = tr.at // 60 - 5, tr.at // 60 + 300
         assert Counter(reference_minutes(s.spec, model, a, b)) == Counter(s.iter_minutes(a, b))
 
 

@@ -319,7 +319,7 @@ class Schedule:
         if self.spec.is_wildcard and not (2 <= diff <= 5):
             return None
         # a job with n run times a day has at most n busy steps, n / 6 real minutes
-        spill = min(delta // 5, len(self.matcher.times) // 6 + 1) + 2 if delta > 0 else 0
+        spill = min(delta // 5, len(self.matcher.times) // 6) + 2 if delta > 0 else 0
         return t - 1, t + max(0, -delta) + 1 + spill
 
     def _windows(self, u0: int, u1: int) -> list[tuple[int, int]]:
@@ -385,6 +385,7 @@ class Schedule:
                     now = (now // 60 + 1) * 60  # cron_sleep(timeRunning + 1)
                     continue
                 running = clock
+                woke = now
                 diff = running - vt
                 if diff == 1 or diff > _LARGE or diff < -_LARGE:
                     # normal minute, or a clock correction: "jump virtual time, run everything"
@@ -421,6 +422,8 @@ class Schedule:
                 elif wild and ok(running):
                     # "DST ends": only wildcard jobs; virtualTime waits for the clock to catch up
                     out.append(now // 60)
+                if now == woke:
+                    now += 60  # nothing slept: the clock reads timeRunning until the next minute
         result = tuple(out)
         self._sim_cache[key] = result
         return result
