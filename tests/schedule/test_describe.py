@@ -72,13 +72,13 @@ def test_compress(values: set[int], lo: int, hi: int, text: str) -> None:
 
 
 PLAIN = """
-1 2 3 4 5-          | busybox | At minute 1 past hour 2, on day-of-month 3, in April
-0 0 */2 * 1         | debian  | At minute 0 past hour 0, on day-of-month 1,3,5,7,9,11,13,15,17,19,21,23,25,27,29,31 if that day is also a Monday
-0 0 1,15 * 1        | debian  | At minute 0 past hour 0, on day-of-month 1,15 or Monday
-*/20 * * jan-mar *  | debian  | At minute 0,20,40 past every hour, in January-March
-0 0 1 1 7-0         | debian  | At minute 0 past hour 0, on day-of-month 1, in January
-0 0 * * sat-sun     | debian  | Never runs (no calendar day matches every field)
-@reboot             | debian  | At system startup (@reboot), not at a time of day
+1 2 3 4 5- | busybox | At minute 1 past hour 2, on day-of-month 3, in April
+0 0 */15 * 1|debian|At minute 0 past hour 0, on day-of-month 1,16,31 if that day is also a Monday
+0 0 1,15 * 1 | debian | At minute 0 past hour 0, on day-of-month 1,15 or Monday
+*/20 * * jan-mar * | debian | At minute 0,20,40 past every hour, in January-March
+0 0 1 1 7-0 | debian | At minute 0 past hour 0, on day-of-month 1, in January
+0 0 * * sat-sun | debian | Never runs (no calendar day matches every field)
+@reboot | debian | At system startup (@reboot), not at a time of day
 """
 
 
