@@ -202,7 +202,12 @@ def test_superset_is_the_expression_itself_in_utc_when_robfig_reads_it_alike(exp
 def test_rejected_expressions_are_exactly_those_the_dialect_rejects(case, dialect: str) -> None:
     expr, fname, accepted_by = case
     if dialect in accepted_by:
-        parse(expr, dialect)
+        try:
+            parse(expr, dialect)
+        except CronSyntaxError as exc:
+            # cronie <= 1.5 also rejects steps wider than the field in the *other* fields
+            # (``00-00/8`` in day-of-week): not the token under test
+            assert dialect == "cronie-1.5" and exc.field != fname, exc
     else:
         with pytest.raises(CronSyntaxError) as info:
             parse(expr, dialect)
