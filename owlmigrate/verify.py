@@ -201,6 +201,7 @@ class _CronMain:
                 self.now = (self.now // 60 + 1) * 60  # cron_sleep(timeRunning + 1)
                 continue
             time_running = self.clock_time()
+            woke = self.now
             time_diff = time_running - virtual_time
             if time_diff == 1:
                 virtual_time = time_running
@@ -228,6 +229,8 @@ class _CronMain:
             else:
                 self.find_jobs(time_running, True, False)
             self.job_runqueue()
+            if self.now == woke:
+                self.now += 60  # slept nowhere: the next wake-up is the next minute
         return self.started
 
 
@@ -326,10 +329,12 @@ def _compare(legacy: TimeModel, trigger: TimeModel, start: datetime, end: dateti
             t = tr.at // 60
             # not clipped to the window: the reference must start where the loop is steady
             # after a forward jump the paced catch-up (six busy minutes per real minute) can
-            # run on for up to jump / 5 real minutes
-            # (a job with n run times a day is busy in at most n of those steps)
-            times = len(lspec.minute) * len(lspec.hour)
-            spill = min(tr.delta_minutes // 5, times // 6 + 1) if tr.delta_minutes > 0 else 0
+            # run on for up to jump / 5 real minutes (a job with n run times a day is busy in
+            # at most n of those steps; with five or fewer it ends in the jump minute)
+            spill = 0
+            if tr.delta_minutes > 0 and _skipped_times(lspec, tr) >= 6:
+                times = len(lspec.minute) * len(lspec.hour)
+                spill = min(tr.delta_minutes // 5, times // 6 + 1)
             windows.append((t - _MARGIN, t + max(0, -tr.delta_minutes) + _MARGIN + spill))
     windows = _merge(windows)
     v.windows = len(windows)
@@ -372,6 +377,17 @@ def _compare(legacy: TimeModel, trigger: TimeModel, start: datetime, end: dateti
     if problems:
         v.status, v.reason = "not_equivalent", "; ".join(problems)
     return v
+
+
+def _skipped_times(spec: CronSpec, tr: Any) -> int:
+    """How many skipped wall minutes of a forward change have the job's minute and hour (an
+    upper bound on its catch-up runs: days are not looked at)."""
+    w0 = (tr.at + tr.before) // 60
+    return sum(
+        1
+        for w in range(w0, w0 + tr.delta_minutes)
+        if w % 60 in spec.minute and (w // 60) % 24 in spec.hour
+    )
 
 
 def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:

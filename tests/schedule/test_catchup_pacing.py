@@ -96,6 +96,7 @@ ZONE_YEARS = [
         "0-59/2 0-3 * * *",
         "0,1,2,3,4,5,6 2 * * *",
         "0-6 0-23 * * *",
+        "0,1,2,3,4 0-23 * * *",  # Monrovia 1972: the catch-up is in the minute after the change
         "30 2 * * *",
         "*/7 * * * *",
     ],

@@ -309,17 +309,25 @@ class Schedule:
         repeated interval has passed and the catch-up after a forward jump is over. The
         catch-up runs at most six busy minutes per real minute (``sleep(10)`` after each), so
         it ends within ``jump / 5`` real minutes even when every skipped minute is busy, and
-        within ``n / 6`` for a job with n run times a day.
+        within ``n / 6`` for a job with n run times a day; with at most five busy skipped
+        minutes it ends in the jump minute itself.
         """
-        t = tr.at // 60
+        # the first UTC minute that starts under the new offset (a pre-1972 change at an odd
+        # second, Africa/Monrovia 1972, takes effect at the next minute)
+        t = -(-tr.at // 60)
         delta = (tr.after // 60) - (tr.before // 60)
         diff = 1 + delta
         # Wildcard jobs differ from plain matching only on small forward jumps (2..5), where
         # cron.c runs *every* job for each missed minute.
         if self.spec.is_wildcard and not (2 <= diff <= 5):
             return None
-        # a job with n run times a day has at most n busy steps, n / 6 real minutes
-        spill = min(delta // 5, len(self.matcher.times) // 6) + 2 if delta > 0 else 0
+        spill = 0
+        if delta > 0:
+            # up to five catch-ups (and the run after them) start within the jump minute
+            w0 = (tr.at + tr.before) // 60
+            if self.matcher.count_walls(w0, w0 + delta) >= 6:
+                # a job with n run times a day has at most n busy steps, n / 6 real minutes
+                spill = min(delta // 5, len(self.matcher.times) // 6) + 2
         return t - 1, t + max(0, -delta) + 1 + spill
 
     def _windows(self, u0: int, u1: int) -> list[tuple[int, int]]:
@@ -437,7 +445,7 @@ class Schedule:
         for tr in dz.transitions((u0 - _DAY) * 60, (u1 + _DAY) * 60):
             delta = (tr.after // 60) - (tr.before // 60)
             if -_LARGE - 1 <= delta < 0:
-                t = tr.at // 60
+                t = -(-tr.at // 60)  # the first minute under the new offset
                 a, b = t, t - delta
                 if b > u0 and a < u1:
                     out.append((a, b))
