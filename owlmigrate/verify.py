@@ -197,10 +197,11 @@ class _CronMain:
         time_running = virtual_time = self.clock_time()
         self.now = u0 * 60
         while self.now < u1 * 60:
-            if self.clock_time() == time_running:
+            clock = self.clock_time()
+            if clock == time_running:
                 self.now = (self.now // 60 + 1) * 60  # cron_sleep(timeRunning + 1)
                 continue
-            time_running = self.clock_time()
+            time_running = clock
             woke = self.now
             time_diff = time_running - virtual_time
             if time_diff == 1:

@@ -20,6 +20,7 @@ cannot match are skipped; only windows around an offset change are simulated min
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -50,28 +51,6 @@ def _utc_minute_floor(value: datetime) -> int:
 
 def _utc_minute_ceil(value: datetime) -> int:
     return math.ceil(_utc_minutes(value))
-
-
-class _Clock:
-    """The wall minute at a real second, for seconds that only move forward (one pass over the
-    window's offset changes instead of a zone lookup per second)."""
-
-    __slots__ = ("_changes", "_next", "_off")
-
-    def __init__(self, changes: list[tuple[int, int]], offset: int) -> None:
-        self._changes = changes
-        self._next = 0
-        self._off = offset
-
-    def wall(self, second: int) -> int:
-        # the offset in force at the start of the UTC minute, as everywhere in the model
-        # (a pre-1972 change at an odd second takes effect at the next minute)
-        changes = self._changes
-        minute_start = second - second % 60
-        while self._next < len(changes) and changes[self._next][0] <= minute_start:
-            self._off = changes[self._next][1]
-            self._next += 1
-        return (second + self._off) // 60
 
 
 def minute_to_datetime(u: int) -> datetime:
@@ -325,10 +304,26 @@ class Schedule:
         if delta > 0:
             # up to five catch-ups (and the run after them) start within the jump minute
             w0 = (tr.at + tr.before) // 60
-            if self.matcher.count_walls(w0, w0 + delta) >= 6:
+            if (
+                self._skipped_times(w0, delta) >= 6
+                and self.matcher.count_walls(w0, w0 + delta) >= 6
+            ):
                 # a job with n run times a day has at most n busy steps, n / 6 real minutes
                 spill = min(delta // 5, len(self.matcher.times) // 6) + 2
         return t - 1, t + max(0, -delta) + 1 + spill
+
+    def _skipped_times(self, w0: int, delta: int) -> int:
+        """Times of day of the job in the wall minutes ``[w0, w0 + delta)`` (days not looked
+        at: an upper bound on the catch-up runs, by bisection on the sorted times)."""
+        times = self.matcher.times
+        if len(times) < 6:
+            return len(times)
+        lo = w0 % _DAY
+        hi = lo + delta
+        n = bisect_left(times, min(hi, _DAY)) - bisect_left(times, lo)
+        if hi > _DAY:
+            n += bisect_left(times, hi - _DAY)
+        return n
 
     def _windows(self, u0: int, u1: int) -> list[tuple[int, int]]:
         """Merged simulation windows (UTC minutes) touching ``[u0, u1)``."""
@@ -383,12 +378,18 @@ class Schedule:
         off = self.zone.offset_at((a - 1) * 60)
         first_day, last_day = ((a - 1) * 60 + off) // 86400 - 1, self._wall(b) // _DAY + 1
         if any(self.matcher.day_ok(d) for d in range(first_day, last_day + 1)):
-            state = _Clock(changes, off)
+            # the offset in force at the start of each UTC minute, as everywhere in the model
+            # (a pre-1972 change at an odd second takes effect at the next minute); seconds
+            # only move forward, so one pass over the window's changes
+            nxt, nch = 0, len(changes)
             # the window starts in steady state: minute a - 1 has been run (timeDiff == 1)
             vt = running = ((a - 1) * 60 + off) // 60
             now, end = a * 60, b * 60
             while now < end:
-                clock = state.wall(now)
+                while nxt < nch and changes[nxt][0] <= now - now % 60:
+                    off = changes[nxt][1]
+                    nxt += 1
+                clock = (now + off) // 60  # set_time(): clockTime
                 if clock == running:
                     now = (now // 60 + 1) * 60  # cron_sleep(timeRunning + 1)
                     continue
@@ -410,7 +411,10 @@ class Schedule:
                             now += 10
                         vt += 1
                         queued = not wild and ok(vt)
-                        if not (vt < running and state.wall(now) == running):
+                        while nxt < nch and changes[nxt][0] <= now - now % 60:
+                            off = changes[nxt][1]
+                            nxt += 1
+                        if not (vt < running and (now + off) // 60 == running):  # set_time()
                             break
                     if queued:
                         out.append(now // 60)
