@@ -130,42 +130,20 @@ def _spec_matches(spec: CronSpec, wall: datetime) -> bool:
 
 
 def reference_minutes(spec: CronSpec, model: TimeModel, u0: int, u1: int) -> list[int]:
-    """Legacy runs in ``[u0, u1)`` (UTC minutes), one daemon wake-up per real minute.
+    """Legacy runs in ``[u0, u1)`` (UTC minutes of each run's start).
 
-    Written independently of the fast engine: cronie/Debian ``main()`` for ``daemon``; every real
-    minute for ``wallclock`` (busybox ``flag_starting_jobs``), minus cronie's ``CRON_TZ`` fixed
-    jobs while the daemon's own zone is in the negative ("DST ends") branch. ``u0`` must be a
-    minute where the daemon loop is steady (no offset change in the hour before).
+    Written independently of the fast engine: cronie/Debian ``main()`` for ``daemon``, second
+    by second (the catch-up loops' ``sleep(10)`` after each busy step, ``set_time`` ending the
+    "DST begins" loop when the wall minute changes); every real minute for ``wallclock``
+    (busybox ``flag_starting_jobs``), minus cronie's ``CRON_TZ`` fixed jobs while the daemon's
+    own zone is in the negative ("DST ends") branch. ``u0`` must be a minute where the daemon
+    loop is steady (no offset change in the hour before).
     """
     tz = ZoneInfo(model.timezone)
     wild = spec.min_star or spec.hr_star
-    out: list[int] = []
     if model.semantics == "daemon":
-        vt, _ = _wall_fields(u0 - 1, tz)
-        for u in range(u0, u1):
-            tr, wall = _wall_fields(u, tz)
-            diff = tr - vt
-            if diff == 1 or diff > 180 or diff < -180:
-                vt = tr
-                if _spec_matches(spec, wall):
-                    out.append(u)
-            elif diff > 5:
-                if wild:
-                    if _spec_matches(spec, wall):
-                        out.append(u)
-                else:
-                    for v in range(vt + 1, tr + 1):
-                        if _spec_matches(spec, _EPOCH_NAIVE + timedelta(minutes=v)):
-                            out.append(u)
-                vt = tr
-            elif diff > 0:
-                for v in range(vt + 1, tr + 1):
-                    if _spec_matches(spec, _EPOCH_NAIVE + timedelta(minutes=v)):
-                        out.append(u)
-                vt = tr
-            elif wild and _spec_matches(spec, wall):
-                out.append(u)
-        return out
+        return _CronMain(spec, tz, wild).run(u0, u1)
+    out: list[int] = []
     lose = model.dialect.startswith("cronie") and not wild
     dtz = ZoneInfo(model.daemon_timezone)
     dvt, _ = _wall_fields(u0 - 1, dtz)
@@ -179,6 +157,82 @@ def reference_minutes(spec: CronSpec, model: TimeModel, u0: int, u1: int) -> lis
         if _spec_matches(spec, wall) and not (lose and negative):
             out.append(u)
     return out
+
+
+class _CronMain:
+    """cron.c ``main()`` for one job, with a clock in seconds and a one-job run queue."""
+
+    def __init__(self, spec: CronSpec, tz: ZoneInfo, wild: bool) -> None:
+        self.spec, self.tz, self.wild = spec, tz, wild
+        self.now = 0
+        self.queued = False
+        self.started: list[int] = []
+        self._offsets: dict[int, int] = {}  # UTC minute -> offset (zones change on minutes)
+
+    def clock_time(self) -> int:
+        # set_time(): (StartTime + GMToff) / SECONDS_PER_MINUTE
+        minute = self.now // 60
+        off = self._offsets.get(minute)
+        if off is None:
+            delta = datetime.fromtimestamp(minute * 60, tz=self.tz).utcoffset()
+            off = self._offsets[minute] = int(delta.total_seconds()) if delta else 0
+        return (self.now + off) // 60
+
+    def find_jobs(self, vtime: int, do_wild: bool, do_non_wild: bool) -> None:
+        if vtime % 60 not in self.spec.minute or (vtime // 60) % 24 not in self.spec.hour:
+            return  # minute and hour of the wall minute number, before building its date
+        due = _spec_matches(self.spec, _EPOCH_NAIVE + timedelta(minutes=vtime))
+        if due and ((do_wild and self.wild) or (do_non_wild and not self.wild)):
+            self.queued = True  # job_add: at most once in the queue
+
+    def job_runqueue(self) -> bool:
+        ran = self.queued
+        if ran:
+            self.started.append(self.now // 60)
+        self.queued = False
+        return ran
+
+    def run(self, u0: int, u1: int) -> list[int]:
+        self.now = (u0 - 1) * 60
+        time_running = virtual_time = self.clock_time()
+        self.now = u0 * 60
+        while self.now < u1 * 60:
+            clock = self.clock_time()
+            if clock == time_running:
+                self.now = (self.now // 60 + 1) * 60  # cron_sleep(timeRunning + 1)
+                continue
+            time_running = clock
+            woke = self.now
+            time_diff = time_running - virtual_time
+            if time_diff == 1:
+                virtual_time = time_running
+                self.find_jobs(virtual_time, True, True)
+            elif time_diff > 180 or time_diff < -180:
+                virtual_time = time_running
+                self.find_jobs(time_running, True, True)
+            elif time_diff > 5:
+                self.find_jobs(time_running, True, False)
+                while True:
+                    if self.job_runqueue():
+                        self.now += 10  # sleep(10)
+                    virtual_time += 1
+                    self.find_jobs(virtual_time, False, True)
+                    if not (virtual_time < time_running and self.clock_time() == time_running):
+                        break
+            elif time_diff > 0:
+                while True:
+                    if self.job_runqueue():
+                        self.now += 10
+                    virtual_time += 1
+                    self.find_jobs(virtual_time, True, True)
+                    if virtual_time >= time_running:
+                        break
+            else:
+                self.find_jobs(time_running, True, False)
+            self.job_runqueue()
+            if self.now == woke:
+                self.now += 60  # slept nowhere: the next wake-up is the next minute
+        return self.started
 
 
 def _sets(spec: CronSpec) -> tuple[Any, ...]:
@@ -275,7 +329,14 @@ def _compare(legacy: TimeModel, trigger: TimeModel, start: datetime, end: dateti
         for tr in zone(name).transitions(s0, s1):
             t = tr.at // 60
             # not clipped to the window: the reference must start where the loop is steady
-            windows.append((t - _MARGIN, t + max(0, -tr.delta_minutes) + _MARGIN))
+            # after a forward jump the paced catch-up (six busy minutes per real minute) can
+            # run on for up to jump / 5 real minutes (a job with n run times a day is busy in
+            # at most n of those steps; with five or fewer it ends in the jump minute)
+            spill = 0
+            if tr.delta_minutes > 0 and _skipped_times(lspec, tr) >= 6:
+                times = len(lspec.minute) * len(lspec.hour)
+                spill = min(tr.delta_minutes // 5, times // 6 + 1)
+            windows.append((t - _MARGIN, t + max(0, -tr.delta_minutes) + _MARGIN + spill))
     windows = _merge(windows)
     v.windows = len(windows)
     lsched_model = legacy
@@ -317,6 +378,17 @@ def _compare(legacy: TimeModel, trigger: TimeModel, start: datetime, end: dateti
     if problems:
         v.status, v.reason = "not_equivalent", "; ".join(problems)
     return v
+
+
+def _skipped_times(spec: CronSpec, tr: Any) -> int:
+    """How many skipped wall minutes of a forward change have the job's minute and hour (an
+    upper bound on its catch-up runs: days are not looked at)."""
+    w0 = (tr.at + tr.before) // 60
+    return sum(
+        1
+        for w in range(w0, w0 + tr.delta_minutes)
+        if w % 60 in spec.minute and (w // 60) % 24 in spec.hour
+    )
 
 
 def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -27,6 +27,39 @@ from owlclaw_runtime.schedule.fires import minute_to_datetime
 
 ISO_Z = "%Y-%m-%dT%H:%M:%SZ"
 
+#: At most this many runs are listed (``--count``, or the runs before ``--until``).
+MAX_FIRES = 10_000
+#: ``--from``/``--until`` must lie in this range: the zone and calendar code works on real
+#: dates, and listing forward for 400 years from the upper bound stays below year 10000.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+#: ``--until`` at most this far after ``--from`` (the Gregorian calendar repeats every 400 years).
+MAX_SPAN_YEARS = 400
+
+
+class ExplainLimitError(Exception):
+    """A bound of ``explain`` was exceeded; the CLI turns it into a usage error (exit 2)."""
+
+
+def check_window(start: datetime, until: datetime | None, count: int | None) -> None:
+    """Refuse (``ExplainLimitError``) windows and counts ``explain`` will not enumerate."""
+    for value, option in ((start, "--from"), (until, "--until")):
+        if value is not None and not (EARLIEST <= value < LATEST):
+            raise ExplainLimitError(
+                f"{option} {value.isoformat()} is outside the supported range "
+                f"{EARLIEST.date().isoformat()} to {LATEST.date().isoformat()}"
+            )
+    if count is not None and count > MAX_FIRES:
+        raise ExplainLimitError(f"--count {count} is above the limit of {MAX_FIRES} runs")
+    if until is not None:
+        if until < start:
+            raise ExplainLimitError("--until is before --from")
+        if until > start.replace(year=start.year + MAX_SPAN_YEARS, month=1, day=1):
+            raise ExplainLimitError(
+                f"--until is more than {MAX_SPAN_YEARS} years after --from "
+                "(the calendar repeats every 400 years)"
+            )
+
 
 def parse_instant(value: str | None, option: str) -> datetime | None:
     """``value`` (ISO 8601, ``Z`` allowed; naive means UTC) as an aware datetime, or None."""
@@ -94,10 +127,16 @@ def explain_one(
     except UnsupportedScheduleError as exc:
         out["warnings"].append(exc.message)
         return out
+    u0 = -(-int(start.timestamp()) // 60)
     if until is not None:
-        minutes = schedule.fire_minutes(start, until)
+        u1 = -(-int(until.timestamp()) // 60)
+        minutes = list(islice(schedule.iter_minutes(u0, u1), MAX_FIRES + 1))
+        if len(minutes) > MAX_FIRES:
+            raise ExplainLimitError(
+                f"{expression!r} runs more than {MAX_FIRES} times before --until "
+                f"(the limit); use --count or an earlier --until"
+            )
     else:
-        u0 = -(-int(start.timestamp()) // 60)
         minutes = list(islice(_forever(schedule, u0), count))
     out["fires"] = [minute_to_datetime(u).strftime(ISO_Z) for u in minutes]
     if superset:
@@ -167,9 +206,14 @@ def _render_text(obj: dict[str, Any], timezone: str) -> str:
     "--count",
     type=click.IntRange(min=0),
     default=None,
-    help="How many runs (default 5; 0 parses only).",
+    help=f"How many runs (default 5; 0 parses only; at most {MAX_FIRES}).",
 )
-@click.option("--until", default=None, help="List every run before this ISO instant instead.")
+@click.option(
+    "--until",
+    default=None,
+    help=f"List every run before this ISO instant instead (at most {MAX_FIRES} runs, "
+    f"{MAX_SPAN_YEARS} years).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per expression on stdout.")
 def command(
     expressions: tuple[str, ...],
@@ -200,6 +244,10 @@ def command(
     if count is None and end is None:
         count = 5
     try:
+        check_window(start, end, count)
+    except ExplainLimitError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
         zone(timezone)
         if daemon_timezone is not None:
             zone(daemon_timezone)
@@ -214,17 +262,20 @@ def command(
         raise click.UsageError(exc.message) from None
     invalid = 0
     for text in _inputs(expressions):
-        obj = explain_one(
-            text,
-            dialect=dialect,
-            timezone=timezone,
-            daemon_timezone=daemon_timezone,
-            semantics=semantics,
-            start=start,
-            count=count,
-            until=end,
-            superset=not as_json,
-        )
+        try:
+            obj = explain_one(
+                text,
+                dialect=dialect,
+                timezone=timezone,
+                daemon_timezone=daemon_timezone,
+                semantics=semantics,
+                start=start,
+                count=count,
+                until=end,
+                superset=not as_json,
+            )
+        except ExplainLimitError as exc:
+            raise click.UsageError(str(exc)) from None
         if not obj["valid"]:
             invalid += 1
         if as_json:

@@ -69,3 +69,33 @@ def test_description_of_invalid_expression_raises() -> None:
 )
 def test_compress(values: set[int], lo: int, hi: int, text: str) -> None:
     assert compress(values, lo, hi) == text
+
+
+PLAIN = """
+1 2 3 4 5- | busybox | At minute 1 past hour 2, on day-of-month 3, in April
+0 0 */15 * 1|debian|At minute 0 past hour 0, on day-of-month 1,16,31 if that day is also a Monday
+0 0 1,15 * 1 | debian | At minute 0 past hour 0, on day-of-month 1,15 or Monday
+*/20 * * jan-mar * | debian | At minute 0,20,40 past every hour, in January-March
+0 0 1 1 7-0 | debian | At minute 0 past hour 0, on day-of-month 1, in January
+0 0 * * sat-sun | debian | Never runs (no calendar day matches every field)
+@reboot | debian | At system startup (@reboot), not at a time of day
+"""
+
+
+def _plain_rows() -> list[tuple[str, str, str]]:
+    rows = []
+    for line in PLAIN.strip().splitlines():
+        expr, dialect, expected = (part.strip() for part in line.split("|", 2))
+        rows.append((expr, dialect, expected))
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("expr", "dialect", "expected"), _plain_rows(), ids=[r[0] for r in _plain_rows()]
+)
+def test_plain_description_words_the_sets(expr: str, dialect: str, expected: str) -> None:
+    # the fallback describe() uses where cron-descriptor fails or returns nothing usable
+    from owlclaw_runtime.schedule import parse
+    from owlclaw_runtime.schedule.describe import plain_description
+
+    assert plain_description(parse(expr, dialect)) == expected

@@ -101,6 +101,16 @@ def test_model_agrees_with_cronsim(expr: str, name: str, window, data) -> None:
                 wall = datetime.fromtimestamp(tr.at + tr.before, tz=UTC)
                 skipped = {(wall + timedelta(minutes=m)).hour for m in range(tr.delta_minutes)}
                 assume(not (skipped & spec.hour))
+    # cronsim collapses catch-ups into the jump instant; cron paces them (sleep(10) per busy
+    # minute, test_catchup_pacing.py), so from the sixth one on they and the job's next runs
+    # move into later real minutes.
+    if not spec.is_wildcard:
+        matcher = Schedule(expr, dialect="debian", timezone=name).matcher
+        for tr in z.transitions(int(start.timestamp()) - 86400, int(end.timestamp()) + 86400):
+            if tr.delta_minutes > 0:
+                w0 = (tr.at + tr.before) // 60
+                busy = sum(matcher.wall_ok(v) for v in range(w0, w0 + tr.delta_minutes))
+                assume(busy < 6)
     tz = zone(name).tz
     theirs: list[datetime] = []
     for fire in CronSim(expr, start.astimezone(tz)):
@@ -192,7 +202,12 @@ def test_superset_is_the_expression_itself_in_utc_when_robfig_reads_it_alike(exp
 def test_rejected_expressions_are_exactly_those_the_dialect_rejects(case, dialect: str) -> None:
     expr, fname, accepted_by = case
     if dialect in accepted_by:
-        parse(expr, dialect)
+        try:
+            parse(expr, dialect)
+        except CronSyntaxError as exc:
+            # cronie <= 1.5 also rejects steps wider than the field in the *other* fields
+            # (``00-00/8`` in day-of-week): not the token under test
+            assert dialect == "cronie-1.5" and exc.field != fname, exc
     else:
         with pytest.raises(CronSyntaxError) as info:
             parse(expr, dialect)

@@ -57,12 +57,66 @@ def _cron_descriptor(text: str) -> str:
     return str(ExpressionDescriptor(text, options).get_description())
 
 
-def describe_spec(spec: CronSpec) -> str:
-    """Description of an already parsed spec."""
+_MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def _listing(values: frozenset[int], lo: int, hi: int, names: tuple[str, ...] | None = None) -> str:
+    text = compress(values, lo, hi, steps=False)
+    if names is None or text == "*":
+        return text
+    return ", ".join(
+        "-".join(names[int(v) - (1 if names is _MONTH_NAMES else 0)] for v in part.split("-"))
+        for part in text.split(",")
+    )
+
+
+def plain_description(spec: CronSpec) -> str:
+    """Our own wording from the sets, for when cron-descriptor fails or would be wrong."""
     if spec.reboot:
         return "At system startup (@reboot), not at a time of day"
     if spec.never_fires:
         return "Never runs (no calendar day matches every field)"
+    minute = compress(spec.minute, 0, 59, steps=False)
+    hour = compress(spec.hour, 0, 23, steps=False)
+    parts = [
+        f"At {'every minute' if minute == '*' else 'minute ' + minute} past "
+        f"{'every hour' if hour == '*' else 'hour ' + hour}"
+    ]
+    dom_full, dow_full = spec.dom >= _ALL_DOM, spec.dow >= _ALL_DOW
+    dom = f"day-of-month {compress(spec.dom, 1, 31, steps=False)}"
+    dow = _listing(spec.dow, 0, 6, _DAY_NAMES) if spec.dow else ""
+    if spec.day_and:
+        if not dom_full and not dow_full:
+            parts.append(f"on {dom} if that day is also a {dow}")
+        elif not dom_full:
+            parts.append(f"on {dom}")
+        elif not dow_full:
+            parts.append(f"on {dow}")
+    elif not (dom_full or dow_full):
+        sides = [side for side, values in ((dom, spec.dom), (dow, spec.dow)) if values]
+        parts.append("on " + " or ".join(sides))
+    if spec.month != frozenset(range(1, 13)):
+        parts.append(f"in {_listing(spec.month, 1, 12, _MONTH_NAMES)}")
+    return ", ".join(parts)
+
+
+def describe_spec(spec: CronSpec) -> str:
+    """Description of an already parsed spec; never raises for a spec the parser accepted."""
+    if spec.reboot or spec.never_fires:
+        return plain_description(spec)
     minute = compress(spec.minute, 0, 59)
     hour = compress(spec.hour, 0, 23)
     month = compress(spec.month, 1, 12)
@@ -80,9 +134,16 @@ def describe_spec(spec: CronSpec) -> str:
         # OR with a full field: every day (``0 0 1-31 * 1`` runs daily).
         dom = dow = "*"
     else:
-        dom = compress(spec.dom, 1, 31, steps=False)
-        dow = compress(spec.dow, 0, 6, steps=False)
-    text = _cron_descriptor(f"{minute} {hour} {dom} {month} {dow}")
+        # OR with an empty side (``0 0 1 1 7-0``: a reversed range sets nothing) is the other
+        # side alone; never_fires above has excluded both being empty.
+        dom = compress(spec.dom, 1, 31, steps=False) if spec.dom else "*"
+        dow = compress(spec.dow, 0, 6, steps=False) if spec.dow else "*"
+    try:
+        text = _cron_descriptor(f"{minute} {hour} {dom} {month} {dow}")
+    except Exception:  # cron-descriptor raises its own types on odd text; we never do
+        return plain_description(spec)
+    if not text or not text[0].isupper():
+        return plain_description(spec)
     return text + suffix
 
 

@@ -20,6 +20,7 @@ cannot match are skipped; only windows around an offset change are simulated min
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -27,7 +28,7 @@ from owlclaw_runtime.errors import ConfigurationError
 from owlclaw_runtime.schedule.match import Matcher
 from owlclaw_runtime.schedule.parse import parse
 from owlclaw_runtime.schedule.spec import CronSpec, UnsupportedScheduleError, canonical_dialect
-from owlclaw_runtime.schedule.zones import ZoneTransitions, zone
+from owlclaw_runtime.schedule.zones import Transition, ZoneTransitions, zone
 
 SEMANTICS: tuple[str, ...] = ("daemon", "wallclock")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -279,22 +280,60 @@ class Schedule:
             if a < b:
                 yield a, b, off // 60
 
+    def simulation_window(self, tr: Transition) -> tuple[int, int] | None:
+        """UTC minutes ``[a, b)`` around one offset change where the daemon loop differs from
+        plain matching (None when it cannot differ for this job).
+
+        The loop is steady (timeDiff == 1) one minute before the change and again once a
+        repeated interval has passed and the catch-up after a forward jump is over. The
+        catch-up runs at most six busy minutes per real minute (``sleep(10)`` after each), so
+        it ends within ``jump / 5`` real minutes even when every skipped minute is busy, and
+        within ``n / 6`` for a job with n run times a day; with at most five busy skipped
+        minutes it ends in the jump minute itself.
+        """
+        # the first UTC minute that starts under the new offset (a pre-1972 change at an odd
+        # second, Africa/Monrovia 1972, takes effect at the next minute)
+        t = -(-tr.at // 60)
+        delta = (tr.after // 60) - (tr.before // 60)
+        diff = 1 + delta
+        # Wildcard jobs differ from plain matching only on small forward jumps (2..5), where
+        # cron.c runs *every* job for each missed minute.
+        if self.spec.is_wildcard and not (2 <= diff <= 5):
+            return None
+        spill = 0
+        if delta > 0:
+            # up to five catch-ups (and the run after them) start within the jump minute
+            w0 = (tr.at + tr.before) // 60
+            if (
+                self._skipped_times(w0, delta) >= 6
+                and self.matcher.count_walls(w0, w0 + delta) >= 6
+            ):
+                # a job with n run times a day has at most n busy steps, n / 6 real minutes
+                spill = min(delta // 5, len(self.matcher.times) // 6) + 2
+        return t - 1, t + max(0, -delta) + 1 + spill
+
+    def _skipped_times(self, w0: int, delta: int) -> int:
+        """Times of day of the job in the wall minutes ``[w0, w0 + delta)`` (days not looked
+        at: an upper bound on the catch-up runs, by bisection on the sorted times)."""
+        times = self.matcher.times
+        if len(times) < 6:
+            return len(times)
+        lo = w0 % _DAY
+        hi = lo + delta
+        n = bisect_left(times, min(hi, _DAY)) - bisect_left(times, lo)
+        if hi > _DAY:
+            n += bisect_left(times, hi - _DAY)
+        return n
+
     def _windows(self, u0: int, u1: int) -> list[tuple[int, int]]:
         """Merged simulation windows (UTC minutes) touching ``[u0, u1)``."""
         trs = self.zone.transitions((u0 - 2 * _DAY) * 60, (u1 + 2 * _DAY) * 60)
-        wild = self.spec.is_wildcard
         merged: list[list[int]] = []
         for tr in trs:
-            t = tr.at // 60
-            delta = (tr.after // 60) - (tr.before // 60)
-            diff = 1 + delta
-            # Wildcard jobs differ from plain matching only on small forward jumps (2..5),
-            # where cron.c runs *every* job for each missed minute.
-            if wild and not (2 <= diff <= 5):
+            window = self.simulation_window(tr)
+            if window is None:
                 continue
-            # The loop is steady (timeDiff == 1) one minute before the change and again once
-            # a repeated interval has passed, so only [t - 1, t + |delta| + 1) is simulated.
-            a, b = t - 1, t + max(0, -delta) + 1
+            a, b = window
             if merged and a <= merged[-1][1]:
                 merged[-1][1] = max(merged[-1][1], b)
             else:
@@ -318,7 +357,15 @@ class Schedule:
         return (u * 60 + self.zone.offset_at(u * 60)) // 60
 
     def _simulate(self, a: int, b: int) -> tuple[int, ...]:
-        """cronie/Debian ``main()`` loop, one prompt wake-up per real minute over ``[a, b)``."""
+        """cronie/Debian ``main()`` loop over the real minutes ``[a, b)``, in seconds.
+
+        One prompt wake-up per real minute; inside a catch-up loop ``job_runqueue()`` starts
+        what the previous step queued and, if it started anything, ``sleep(10)``. The "DST
+        begins" loop calls ``set_time`` after each step and leaves as soon as the wall minute
+        changes; the next wake-up (at once, the target minute has passed) carries on from
+        ``virtualTime``. So the seventh busy catch-up minute starts in the next real minute.
+        Run instants are the UTC minutes in which each run starts.
+        """
         key = (a, b)
         got = self._sim_cache.get(key)
         if got is not None:
@@ -326,40 +373,69 @@ class Schedule:
         ok = self.matcher.wall_ok
         wild = self.spec.is_wildcard
         out: list[int] = []
-        # offsets inside the window change only at its transitions: no per-minute zone lookup
+        # offsets inside the window change only at its transitions: no per-second zone lookup
         changes = [(t.at, t.after) for t in self.zone.transitions(a * 60 - 59, b * 60)]
         off = self.zone.offset_at((a - 1) * 60)
         first_day, last_day = ((a - 1) * 60 + off) // 86400 - 1, self._wall(b) // _DAY + 1
         if any(self.matcher.day_ok(d) for d in range(first_day, last_day + 1)):
-            vt = ((a - 1) * 60 + off) // 60  # the window starts in steady state (timeDiff == 1)
-            nxt = 0
-            for u in range(a, b):
-                while nxt < len(changes) and changes[nxt][0] <= u * 60:
+            # the offset in force at the start of each UTC minute, as everywhere in the model
+            # (a pre-1972 change at an odd second takes effect at the next minute); seconds
+            # only move forward, so one pass over the window's changes
+            nxt, nch = 0, len(changes)
+            # the window starts in steady state: minute a - 1 has been run (timeDiff == 1)
+            vt = running = ((a - 1) * 60 + off) // 60
+            now, end = a * 60, b * 60
+            while now < end:
+                while nxt < nch and changes[nxt][0] <= now - now % 60:
                     off = changes[nxt][1]
                     nxt += 1
-                tr = (u * 60 + off) // 60
-                diff = tr - vt
+                clock = (now + off) // 60  # set_time(): clockTime
+                if clock == running:
+                    now = (now // 60 + 1) * 60  # cron_sleep(timeRunning + 1)
+                    continue
+                running = clock
+                woke = now
+                diff = running - vt
                 if diff == 1 or diff > _LARGE or diff < -_LARGE:
                     # normal minute, or a clock correction: "jump virtual time, run everything"
-                    vt = tr
-                    if ok(tr):
-                        out.append(u)
+                    vt = running
+                    if ok(vt):
+                        out.append(now // 60)
                 elif diff > 5:
                     # "DST begins": wildcard jobs for the current minute, then the fixed-time
-                    # jobs of every skipped minute, each run right away (job_runqueue per step).
-                    if wild:
-                        if ok(tr):
-                            out.append(u)
-                    else:
-                        out.extend(u for v in range(vt + 1, tr + 1) if ok(v))
-                    vt = tr
+                    # jobs of each skipped minute, while the wall minute stays the same.
+                    queued = wild and ok(running)
+                    while True:
+                        if queued:
+                            out.append(now // 60)
+                            now += 10
+                        vt += 1
+                        queued = not wild and ok(vt)
+                        while nxt < nch and changes[nxt][0] <= now - now % 60:
+                            off = changes[nxt][1]
+                            nxt += 1
+                        if not (vt < running and (now + off) // 60 == running):  # set_time()
+                            break
+                    if queued:
+                        out.append(now // 60)
                 elif diff > 0:
-                    # "woke up late": run all jobs for each missed minute
-                    out.extend(u for v in range(vt + 1, tr + 1) if ok(v))
-                    vt = tr
-                elif wild and ok(tr):
+                    # "woke up late": every job for each missed minute, no clock check
+                    queued = False
+                    while True:
+                        if queued:
+                            out.append(now // 60)
+                            now += 10
+                        vt += 1
+                        queued = ok(vt)
+                        if vt >= running:
+                            break
+                    if queued:
+                        out.append(now // 60)
+                elif wild and ok(running):
                     # "DST ends": only wildcard jobs; virtualTime waits for the clock to catch up
-                    out.append(u)
+                    out.append(now // 60)
+                if now == woke:
+                    now += 60  # nothing slept: the clock reads timeRunning until the next minute
         result = tuple(out)
         self._sim_cache[key] = result
         return result
@@ -373,7 +449,7 @@ class Schedule:
         for tr in dz.transitions((u0 - _DAY) * 60, (u1 + _DAY) * 60):
             delta = (tr.after // 60) - (tr.before // 60)
             if -_LARGE - 1 <= delta < 0:
-                t = tr.at // 60
+                t = -(-tr.at // 60)  # the first minute under the new offset
                 a, b = t, t - delta
                 if b > u0 and a < u1:
                     out.append((a, b))

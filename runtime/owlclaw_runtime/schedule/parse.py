@@ -33,6 +33,11 @@ _ASCII_DIGITS = frozenset("0123456789")
 _ASCII_ALNUM = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _BLANKS = " \t"
 _INT_MAX = 2**31 - 1
+_LONG_MAX = 2**63 - 1  # strtol's result on LP64 Linux saturates here (ERANGE)
+_LONG_MIN = -(2**63)
+# get_number collects at most MAX_TEMPSTR - 1 characters into ``temp`` ("if (++len >=
+# MAX_TEMPSTR) goto bad"): 100 in Vixie 3.0pl1 (Debian's cron.h), 131072 in cronie's macros.h.
+_MAX_TEMPSTR = {"debian": 100, "cronie": 131072, "cronie-head": 131072, "cronie-1.5": 131072}
 
 MONTH_NAMES: tuple[str, ...] = tuple(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
@@ -264,10 +269,17 @@ def _vixie_fields(expr: str, dialect: str, tokens: list[tuple[str, int]]) -> Cro
                 f"bad {FIELD_TITLES[fname]}: {err.reason} in {text!r}",
                 field=fname,
                 token=err.term,
-                column=col + err.offset + 1,
+                # a number missing at the end of the field points at its last character
+                column=col + min(err.offset, len(text) - 1) + 1,
             ) from None
         randomized = randomized or rnd
         warnings.extend(f"{FIELD_TITLES[fname]} {text!r}: {note}" for note in notes)
+        warnings.extend(
+            f"{FIELD_TITLES[fname]} {text!r}: {digits[:24]}{'...' if len(digits) > 24 else ''} "
+            f"is read as {c_int(digits)} (the daemon's strtol/atoi result stored in an int)"
+            for digits in re.findall(r"[0-9]+", text)
+            if _magnitude(digits) > _INT_MAX
+        )
         sets[fname] = frozenset(bits)
     dow = _fold_sunday(sets["dow"])
     spec = CronSpec(
@@ -289,21 +301,57 @@ def _vixie_fields(expr: str, dialect: str, tokens: list[tuple[str, int]]) -> Cro
     return spec
 
 
-def _check_int(digits: str, pos: int, term: str) -> int:
-    value = int(digits)
-    if value > _INT_MAX:
-        raise _FieldError(f"number {digits} is too large", pos, term)
-    return value
+def _wrap32(value: int) -> int:
+    """A C ``int`` assignment of a wider value: gcc keeps the low 32 bits (two's complement)."""
+    return ((value + 2**31) % 2**32) - 2**31
+
+
+def _magnitude(digits: str) -> int:
+    """The value of a run of ASCII digits, capped at 2**63 (never builds a huge int)."""
+    significant = digits.lstrip("0")
+    if len(significant) > 19:
+        return 2**63
+    return min(int(significant or "0"), 2**63)
+
+
+def _strtol_digits(digits: str) -> int:
+    """``strtol`` of a run of ASCII digits: saturates at LONG_MAX."""
+    return min(_magnitude(digits), _LONG_MAX)
+
+
+def c_int(digits: str) -> int:
+    """What the daemons store for a run of digits: cronie's ``(int) strtol(temp, ..., 10)`` and
+    Vixie's ``atoi(temp)`` (glibc: ``(int) strtol``): saturate at LONG_MAX, keep 32 bits.
+
+    So ``4294967296`` is 0, ``4294967297`` is 1, ``2147483648`` is -2147483648 and anything of
+    20 digits or more is -1 (LONG_MAX's low 32 bits).
+    """
+    return _wrap32(_strtol_digits(digits))
+
+
+def _check_len(word: str, pos: int, term: str, dialect: str) -> None:
+    limit = _MAX_TEMPSTR[dialect]
+    if len(word) >= limit:
+        raise _FieldError(
+            f"a term of {len(word)} characters is longer than the daemon's buffer "
+            f"(MAX_TEMPSTR {limit})",
+            pos,
+            term,
+        )
 
 
 def _set_range(
     bits: set[int], lo: int, hi: int, step: int, low: int, high: int, pos: int, term: str
 ) -> None:
-    # for (i = num1; i <= num2; i += num3) set_element(...): only visited values are checked.
-    for i in range(lo, hi + 1, step):
+    # for (i = num1; i <= num2; i += num3) if (set_element(...) == EOF) return EOF;
+    # Only visited values are checked, and ``i`` is a C int: a huge step wraps it negative,
+    # which set_element then rejects (cronie ``59-59/2147483600``).
+    i = lo
+    while i <= hi:
         if i < low or i > high:
             raise _FieldError(f"{i} is out of range {low}-{high}", pos, term)
         bits.add(i)
+        i = _wrap32(i + step)
 
 
 def _cronie16_list(
@@ -332,8 +380,9 @@ def _cronie_number(
     word = s[pos:end]
     if not word:
         return None
+    _check_len(word, pos, word, "cronie")
     if all(c in _ASCII_DIGITS for c in word):
-        return _check_int(word, pos, word), end
+        return c_int(word), end
     if names is not None:
         lowered = word.lower()
         for i, cand in enumerate(names):
@@ -492,12 +541,14 @@ def _cronie15_number(
     while end < len(s) and s[end] in _ASCII_DIGITS:
         end += 1
     if end > pos:
+        _check_len(s[pos:end], pos, term, "cronie-1.5")
         if s[end] not in terms:
             raise _FieldError(f"unexpected {s[end]!r} after a number", end, term)
-        return _check_int(s[pos:end], pos, term), end
+        return c_int(s[pos:end]), end
     if names is not None:
         while end < len(s) and s[end].isascii() and s[end].isalpha():
             end += 1
+        _check_len(s[pos:end], pos, term, "cronie-1.5")
         word = s[pos:end].lower()
         if word and s[end] in terms:
             for i, cand in enumerate(names):
@@ -532,9 +583,10 @@ def _cronie15_range(
     step = 1
     if s[pos] == "/":
         pos += 1
+        step_at = pos
         step, pos = _cronie15_number(s, pos, 0, None, ", \t\n", term)
         if step == 0:
-            raise _FieldError("step must be a positive number", pos - 1, term)
+            raise _FieldError("step must be a positive number", step_at, term)
     if hi < low or hi > high:
         raise _FieldError(f"{hi} is out of range {low}-{high}", start, term)
     if step > high:
@@ -575,13 +627,14 @@ def _debian_number(
     word = s[pos:end]
     if not word:
         raise _FieldError(_bad_word(s, pos, names), pos, term)
+    _check_len(word, pos, term, "debian")
     if names is not None:
         lowered = word.lower()
         for i, cand in enumerate(names):
             if cand == lowered:
                 return i + low, end
     if all(c in _ASCII_DIGITS for c in word):
-        return _check_int(word, pos, term), end
+        return c_int(word), end
     raise _FieldError(_bad_word(s, pos, names), pos, term)
 
 
@@ -606,9 +659,10 @@ def _debian_range(
     step = 1
     if s[pos] == "/":
         pos += 1
+        step_at = pos
         step, pos = _debian_number(s, pos, 0, None, term)
         if step <= 0:
-            raise _FieldError("step must be a positive number", pos - 1, term)
+            raise _FieldError("step must be a positive number", step_at, term)
     # Debian's "Explicitly check for sane values" (e.g. 5-64/30): both ends of a range must be
     # inside the field even when the step would never reach the second one.
     for end in (lo, hi):
@@ -637,9 +691,15 @@ def _busybox_macro(expr: str, word: str, col: int) -> CronSpec:
     return CronSpec(**{**spec.__dict__, "macro": word})
 
 
+_C_SPACE = " \t\n\v\f\r"
+
+
 def _c_strtol(s: str, pos: int) -> tuple[int, int]:
-    """strtol(s+pos, &end, 10) for the characters busybox can see (no leading blanks)."""
+    """``strtol(s+pos, &end, 10)`` on LP64 Linux: leading isspace and a sign are taken, the
+    result saturates at LONG_MIN/LONG_MAX; no digits means no conversion (``end = nptr``)."""
     end = pos
+    while end < len(s) and s[end] in _C_SPACE:
+        end += 1
     sign = 1
     if end < len(s) and s[end] in "+-":
         sign = -1 if s[end] == "-" else 1
@@ -648,8 +708,11 @@ def _c_strtol(s: str, pos: int) -> tuple[int, int]:
     while end < len(s) and s[end] in _ASCII_DIGITS:
         end += 1
     if end == digits_start:
-        return 0, pos  # no conversion: endptr = nptr
-    return sign * int(s[digits_start:end]), end
+        return 0, pos
+    magnitude = _magnitude(s[digits_start:end])
+    if sign < 0:
+        return max(-magnitude, _LONG_MIN), end
+    return min(magnitude, _LONG_MAX), end
 
 
 def _busybox_field(
@@ -668,13 +731,12 @@ def _busybox_field(
             skip = 1
             ptr += 1
         elif s[ptr] in _ASCII_DIGITS:
+            # "n1 = strtol(ptr, &endp, 10) + off": a long stored in an int keeps 32 bits.
             value, ptr = _c_strtol(s, ptr)
-            if value > _INT_MAX:
-                raise _FieldError(f"number {value} overflows busybox's int", ptr, text)
             if n1 < 0:
-                n1 = value + off
+                n1 = _wrap32(value + off)
             else:
-                n2 = value + off
+                n2 = _wrap32(value + off)
             skip = 1
         elif names is not None:
             for i in range(0, len(names), 3):
@@ -694,9 +756,10 @@ def _busybox_field(
         if n2 < 0:
             n2 = n1
         if s[ptr] == "/":
-            skip, ptr = _c_strtol(s, ptr + 1)
-            if ptr == 0:
-                ptr = 1
+            # "skip = strtol(ptr + 1, &endp, 10)": a missing number is 0, so only the first
+            # value is set; a negative step never counts down to the next one either.
+            step, ptr = _c_strtol(s, ptr + 1)
+            skip = _wrap32(step)
         # fill array; busybox uses a failsafe of 1024 steps to stop an endless loop.
         s0 = 1
         failsafe = 1024
@@ -767,6 +830,12 @@ def _busybox_fields(expr: str, tokens: list[str], cols: list[int]) -> CronSpec:
     month = frozenset(i + 1 for i, v in enumerate(tables["month"]) if v)
     dow = frozenset(i for i, v in enumerate(tables["dow"]) if v)
     for fname, text in zip(FIELDS, tokens, strict=True):
+        warnings.extend(
+            f"{FIELD_TITLES[fname]} {text!r}: {digits[:24]}{'...' if len(digits) > 24 else ''} "
+            f"is read as {c_int(digits)} (strtol's long stored in an int)"
+            for digits in re.findall(r"[0-9]+", text)
+            if _magnitude(digits) > _INT_MAX
+        )
         if re.search(r"(^|,)[0-9]+/", text):
             warnings.append(f"{FIELD_TITLES[fname]} {text!r}: busybox reads N/step as just N")
     if tokens[2].startswith("*/"):

@@ -142,7 +142,7 @@ def utc_superset(schedule: Schedule, horizon: tuple[int, int] = HORIZON) -> list
     # daemon runs a subset of what plain matching runs, which is covered above.
     forward = [tr for tr in changes if tr.after > tr.before]
     windows = (
-        [(tr.at // 60 - 1, tr.at // 60 + 1) for tr in forward]
+        [w for w in map(schedule.simulation_window, forward) if w is not None]
         if schedule.semantics == "daemon"
         else []
     )
