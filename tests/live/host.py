@@ -5,6 +5,7 @@ cron daemon (``cron -f``, a subprocess we own and stop by pid), the owlmigrate C
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -15,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,32 @@ def why_not_live() -> str | None:
             "own the only daemon on the host"
         )
     return None
+
+
+DAEMON_LOCK = Path("/run/lock/owlmigrate-live-daemon.lock")
+DAEMON_WAIT_ENV = "OWLMIGRATE_LIVE_LOCK_WAIT"
+
+
+@contextlib.contextmanager
+def daemon_turn(wait: float | None = None) -> Iterator[bool]:
+    """Hold the machine-wide lock of the live runs (one real cron daemon at a time): yields
+    False when another run kept it for ``wait`` seconds (default 1200,
+    ``$OWLMIGRATE_LIVE_LOCK_WAIT``)."""
+    from filelock import FileLock, Timeout
+
+    if wait is None:
+        wait = float(os.environ.get(DAEMON_WAIT_ENV) or 1200)
+    DAEMON_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(DAEMON_LOCK), timeout=wait, mode=0o600)
+    try:
+        lock.acquire()
+    except Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
 
 
 def running_cron_daemons() -> list[tuple[int, str]]:
