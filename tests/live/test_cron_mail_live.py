@@ -101,6 +101,10 @@ def test_the_daemons_syslog_line_is_cronsyslogs(run: SideBySide) -> None:
         want = _expected(MAIL_USER, command)
         assert want in daemon, f"daemon lines: {daemon}"
         assert want in ours, f"our lines: {ours}"
+    # the daemon also logs its PAM session (pam_unix, facility authpriv) around each job; we
+    # open no PAM session (docs/runtime.md): nothing but the cron lines from us
+    assert any(b"pam_unix(cron:session)" in r[2] for r in daemon)
+    assert all(r[1] == "CRON" and b") CMD (" in r[2] for r in ours), ours
     # the probe: the daemon's line for its line, the worker's for the cut-over twin
     probe = [r for r in daemon if f"({PROBE_USER}) CMD".encode() in r[2]]
     assert len({r for r in probe}) == 1 and len(probe) >= 2, probe
