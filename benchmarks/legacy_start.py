@@ -263,15 +263,18 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--max-concurrent", type=int, default=None)
     args = parser.parse_args()
-    with host.daemon_turn() as turn:
-        if not turn:
-            print("another live run holds the cron daemon lock", file=sys.stderr)
-            return 1
-        reason = host.why_not_live()
-        if reason:
-            print(f"cannot run: {reason}", file=sys.stderr)
-            return 1
-        result = run(args.jobs, args.max_concurrent)
+    # `make bench` runs every benchmark: one that cannot run here says why and does not fail
+    reason = host.why_not_live() if os.geteuid() != 0 else None
+    if reason is None:
+        with host.daemon_turn() as turn:
+            reason = None if turn else "another live run holds the cron daemon lock"
+            reason = reason or host.why_not_live()
+            if reason is None:
+                result = run(args.jobs, args.max_concurrent)
+    if reason is not None:
+        print(f"legacy_start cannot run: {reason}", file=sys.stderr)
+        print(json.dumps({"benchmark": "legacy_start", "skipped": reason}))
+        return 0
     for side in ("ours", "cron"):
         s = result[side]
         print(
