@@ -557,3 +557,41 @@ def test_a_runtime_user_without_passwd_entry_is_refused(test_account: pwd.struct
     report = _as_user(uid, uid, lambda: LegacyCommand("true").run())
     assert report["ok"] is False and report["type"] == "ConfigurationError"
     assert f"user id {uid} has no passwd entry" in str(report["message"])
+
+
+def test_a_job_of_another_user_starts_through_setpriv_when_it_can() -> None:
+    """Popen's user= rules out vfork (a full fork of the worker per job): the switch of gid,
+    groups and uid goes to setpriv(1), in cron's order; a shell that cannot be executed keeps
+    Popen's switch so the job reports cron's own exec error."""
+    from owlclaw_runtime.legacy import _exec_options
+
+    options = {
+        "args": ["/bin/sh", "-c", "echo hi"],
+        "executable": "/bin/sh",
+        "env": {},
+        "user": 1234,
+        "group": 1235,
+        "extra_groups": [1235, 27],
+    }
+    started = _exec_options(options)
+    if not os.access("/usr/bin/setpriv", os.X_OK):
+        assert started == options
+        return
+    assert started["executable"] == "/usr/bin/setpriv"
+    assert started["args"] == [
+        "setpriv",
+        "--regid=1235",
+        "--groups=1235,27",
+        "--reuid=1234",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo hi",
+    ]
+    assert not {"user", "group", "extra_groups"} & set(started)
+    assert options["user"] == 1234  # the caller's options (the mailer's identity) untouched
+    assert _exec_options({**options, "executable": "/nonexistent/sh"})["user"] == 1234
+    no_groups = _exec_options({**options, "extra_groups": []})
+    assert "--clear-groups" in no_groups["args"]
+    mine = {k: v for k, v in options.items() if k not in ("user", "group", "extra_groups")}
+    assert _exec_options(mine) == mine
