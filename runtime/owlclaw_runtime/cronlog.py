@@ -29,6 +29,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from owlclaw_runtime.daemons import daemon_family
+
 LOG_CRON = 9
 LOG_ERR = 3
 LOG_INFO = 6
@@ -36,14 +38,6 @@ DEFAULT_SOCKET = "/dev/log"
 # Debian cron -L bits (cron.8)
 LOG_JOBSTART, LOG_JOBEND, LOG_JOBFAILED, LOG_JOBPID = 1, 2, 4, 8
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-_FAMILIES = {
-    "debian": "debian",
-    "cronie": "cronie",
-    "cronie-1.5": "cronie",
-    "cronie-1.7": "cronie",
-    "cronie-head": "cronie",
-    "busybox": "busybox",
-}
 
 
 def mkprints(text: str) -> str:
@@ -95,12 +89,8 @@ class CronSyslog:
         daemon_pid: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if dialect not in _FAMILIES:
-            raise ValueError(
-                f"unknown cron dialect {dialect!r}; expected one of {', '.join(sorted(_FAMILIES))}"
-            )
+        self.family = daemon_family(dialect)
         self.dialect = dialect
-        self.family = _FAMILIES[dialect]
         self.socket_path = socket_path
         self.log_level = log_level
         self.daemon_pid = daemon_pid

@@ -49,17 +49,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from owlclaw_runtime.daemons import daemon_family
+
 DEFAULT_SENDMAIL = "/usr/sbin/sendmail"
 # safe_p() delimiters: Debian widened cronie's set with "=" and "/" (Debian bug #990026).
 _SAFE_DELIMS = {"debian": "@!:%-.,_+=/", "cronie": "@!:%-.,_+"}
-_FAMILIES = {
-    "debian": "debian",
-    "cronie": "cronie",
-    "cronie-1.5": "cronie",
-    "cronie-1.7": "cronie",
-    "cronie-head": "cronie",
-    "busybox": "busybox",
-}
 # Headers the MTA (or the mailbox) adds: never compared.
 TRANSPORT_HEADERS = frozenset(
     {
@@ -79,12 +73,7 @@ TRANSPORT_HEADERS = frozenset(
 
 
 def _family(dialect: str) -> str:
-    try:
-        return _FAMILIES[dialect]
-    except KeyError:
-        raise ValueError(
-            f"unknown cron dialect {dialect!r}; expected one of {', '.join(sorted(_FAMILIES))}"
-        ) from None
+    return daemon_family(dialect)
 
 
 def safe_address(value: str, dialect: str) -> bool:

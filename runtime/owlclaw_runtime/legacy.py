@@ -54,6 +54,7 @@ from owlclaw_runtime.cronmail import (
     decide,
     transport_from_env,
 )
+from owlclaw_runtime.daemons import daemon_family
 from owlclaw_runtime.errors import ConfigurationError, OwlClawError
 from owlclaw_runtime.redact import redact
 
@@ -66,14 +67,6 @@ _MAIL_SPOOL_MEMORY = 1 << 20
 _DRAIN_SECONDS = 0.2
 _log = logging.getLogger("owlclaw.legacy")
 _BUSYBOX_SPOOL = "/var/spool/cron"
-_DIALECTS = {
-    "debian": "debian",
-    "cronie": "cronie",
-    "cronie-1.5": "cronie",
-    "cronie-1.7": "cronie",
-    "cronie-head": "cronie",
-    "busybox": "busybox",
-}
 # _PATH_STDPATH in cronie, _PATH_DEFPATH in Debian's Vixie cron
 _DEFAULT_PATH = {"cronie": "/usr/bin:/bin:/usr/sbin:/sbin", "debian": "/usr/bin:/bin"}
 _BUSYBOX_FALLBACK_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -128,13 +121,9 @@ class LegacyJobFailed(OwlClawError):
 
 def _dialect(name: str) -> str:
     try:
-        return _DIALECTS[name]
-    except KeyError:
-        raise ConfigurationError(
-            f"unknown cron dialect {name!r} for a legacy command; expected one of "
-            f"{', '.join(sorted(_DIALECTS))}",
-            field="dialect",
-        ) from None
+        return daemon_family(name)
+    except ValueError as exc:
+        raise ConfigurationError(f"{exc} (a legacy command)", field="dialect") from None
 
 
 def cron_environment(
@@ -224,7 +213,7 @@ class _Tail:
         if self.spool is None:
             return b""
         self.spool.seek(0)
-        data = self.spool.read()
+        data: bytes = self.spool.read()
         self.spool.close()
         self.spool = None
         return data
