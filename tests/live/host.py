@@ -184,6 +184,21 @@ def deny_user(user: str) -> None:
 # The cron daemon
 
 
+def _as_init_starts_it() -> None:
+    """In the daemon's child before exec: no blocked signals, as init starts a service. The
+    test process may have signals blocked in the calling thread (libraries' threads do), and a
+    daemon's jobs inherit its mask."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def start_daemon(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """Start a cron daemon in the foreground, its output appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_as_init_starts_it
+        )
+
+
 class CronDaemon:
     """Debian's cron in the foreground (``cron -f``), started and stopped by pid."""
 
@@ -197,10 +212,7 @@ class CronDaemon:
         others = running_cron_daemons()
         if others:
             raise RuntimeError(f"another cron daemon is running: {others}")
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                ["cron", "-f", "-L", "15"], stdout=out, stderr=subprocess.STDOUT
-            )
+        self.proc = start_daemon(["cron", "-f", "-L", "15"], self.log)
         self.started_at = time.time()
         time.sleep(1.0)
         if self.proc.poll() is not None:

@@ -25,7 +25,6 @@ import re
 import shutil
 import socket
 import socketserver
-import subprocess
 import tempfile
 import threading
 import time
@@ -232,8 +231,7 @@ class Daemon(host.CronDaemon):
         others = host.running_cron_daemons()
         if others:
             raise RuntimeError(f"another cron daemon is running: {others}")
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(["cron", "-f"], stdout=out, stderr=subprocess.STDOUT)
+        self.proc = host.start_daemon(["cron", "-f"], self.log)
         self.started_at = time.time()
         time.sleep(1.0)
         if self.proc.poll() is not None:

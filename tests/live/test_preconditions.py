@@ -39,3 +39,28 @@ def test_another_cron_daemon_is_refused(tmp_path: Path, monkeypatch: pytest.Monk
         proc.kill()
         proc.wait()
     assert (proc.pid, "cron") not in running_cron_daemons()
+
+
+def test_a_daemon_starts_with_no_blocked_signals_whatever_thread_starts_it(tmp_path: Path) -> None:
+    # A test thread may block every signal (threads made by C libraries do); cron's jobs inherit
+    # the daemon's mask, and init starts the real daemon with none blocked.
+    import signal
+    import threading
+
+    from .host import start_daemon
+
+    probe = tmp_path / "status"
+    seen: list[str] = []
+
+    def start() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, set(signal.Signals) - {signal.SIGKILL})
+        child = start_daemon(
+            ["sh", "-c", f"grep SigBlk /proc/self/status > {probe}"], tmp_path / "log"
+        )
+        child.wait(timeout=30)
+        seen.append(probe.read_text().split()[1])
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    thread.join(timeout=60)
+    assert seen == ["0000000000000000"]
