@@ -199,6 +199,18 @@ def start_daemon(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def terminate(proc: subprocess.Popen[Any], *, grace: float) -> None:
+    """SIGTERM (a graceful stop: in-flight runs finish), then SIGKILL after ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=15)
+
+
 class CronDaemon:
     """Debian's cron in the foreground (``cron -f``), started and stopped by pid."""
 
@@ -224,13 +236,7 @@ class CronDaemon:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
+        terminate(self.proc, grace=15)
         self.proc = None
         # Debian's cron leaves its pid file behind; put back what was there.
         self._pidfile.restore(CRON_PIDFILE)
@@ -393,13 +399,7 @@ class Worker:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
+        terminate(self.proc, grace=30)
         self.proc = None
         self.url = None
         self.stopped_at.append(time.time())
