@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from . import host
-from .world import keep_sources, minute_of
+from .world import RUNNER_SH, keep_sources, minute_of
 
 PROBE_USER = "owlm-ed-probe"
 MAIL_USER = "owlm-ed-mail"
@@ -44,7 +44,8 @@ PROBE_STDIN = "%first line%  second line %%"  # crontab text after the command: 
 # Every fact the probe records, before it runs anything else (its shell's own /proc entry:
 # the process cron or the worker exec'd). The descriptors are listed from a subshell, whose
 # redirection leaves the probe's own descriptors as they were given.
-PROBE_SCRIPT = r"""#!/bin/sh
+PROBE_SCRIPT = (
+    r"""#!/bin/sh
 # owlmigrate live probe: what the runner gave this process
 self=$$
 d={out}/run-$self
@@ -58,19 +59,12 @@ cat /proc/$self/loginuid > "$d/loginuid" 2>/dev/null
 cat /proc/$self/oom_score_adj > "$d/oom_score_adj"
 readlink /proc/$self/cwd > "$d/cwd"
 cat > "$d/stdin"
-pid=$PPID
-runner=unknown
-while [ "$pid" -gt 1 ] 2>/dev/null; do
-  comm=$(cat /proc/$pid/comm 2>/dev/null) || break
-  case $comm in
-    cron|crond) runner=cron; break ;;
-    python*|owlmigrate) runner=worker; break ;;
-  esac
-  pid=$(cut -d' ' -f4 /proc/$pid/stat 2>/dev/null) || break
-done
-echo "$runner" > "$d/runner"
+"""
+    + RUNNER_SH
+    + r"""echo "$runner" > "$d/runner"
 date +%s > "$d/done"
 """
+)
 
 MAIL_JOBS = {
     # key: (the assignments before the line, the command)

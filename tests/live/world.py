@@ -27,12 +27,8 @@ from .counting import Run, Tally, minute_label, parse_runs, summarize, table, ta
 STEPS = 4  # step0 .. step3; the minute after step3 is observed only
 STEP_SECOND = 3
 
-JOB_SCRIPT = """#!/bin/sh
-# owlmigrate live test job {key}: one line per run, nothing on stdout or stderr (cron mails
-# output). The runner is the first cron or python ancestor: cron runs us via sh, so does the
-# worker's LegacyCommand.
-now=$(date +%s)
-pid=$PPID
+# Sets $runner to cron or worker: the first cron or python ancestor of the job's shell.
+RUNNER_SH = """pid=$PPID
 runner=unknown
 while [ "$pid" -gt 1 ] 2>/dev/null; do
   comm=$(cat /proc/$pid/comm 2>/dev/null) || break
@@ -42,7 +38,13 @@ while [ "$pid" -gt 1 ] 2>/dev/null; do
   esac
   pid=$(cut -d' ' -f4 /proc/$pid/stat 2>/dev/null) || break
 done
-printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$now" "$(date -u -d "@$now" +%H:%M:%S)" \\
+"""
+JOB_SCRIPT = """#!/bin/sh
+# owlmigrate live test job {key}: one line per run, nothing on stdout or stderr (cron mails
+# output). The runner is the first cron or python ancestor: cron runs us via sh, so does the
+# worker's LegacyCommand.
+now=$(date +%s)
+{runner}printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$now" "$(date -u -d "@$now" +%H:%M:%S)" \\
   "$(id -un)" "$HOME" "$LOGNAME" "$(cat /proc/$PPID/comm 2>/dev/null)" "$runner" >> {log}
 exit 0
 """
@@ -123,7 +125,7 @@ class World:
         account = pwd.getpwnam(user)
         os.chown(log, account.pw_uid, account.pw_gid)
         os.chmod(log, 0o644)
-        script.write_text(JOB_SCRIPT.format(key=key, log=log))
+        script.write_text(JOB_SCRIPT.format(key=key, log=log, runner=RUNNER_SH))
         os.chmod(script, 0o755)
         return Job(f"{key}@{subdir}" if subdir != "bin" else key, user, script, log, system=system)
 
